@@ -43,7 +43,10 @@ const EXIT_NOT_FOUND: i32 = 127;
 enum Mode {
     Pause,
     /// Run `args[first..]`; `group`: signal the child's process group.
-    Init { first: usize, group: bool },
+    Init {
+        first: usize,
+        group: bool,
+    },
     Version,
     Help,
 }
@@ -85,7 +88,10 @@ fn parse(args: &Args) -> Result<Mode, (&'static [u8], &'static [u8])> {
                 if pause_flag {
                     return Err((b"a command cannot be combined with ", b"-P"));
                 }
-                return Ok(Mode::Init { first: i + 1, group });
+                return Ok(Mode::Init {
+                    first: i + 1,
+                    group,
+                });
             }
             _ if arg.first() == Some(&b'-') => return Err((b"unknown option: ", arg)),
             _ => return Err((b"unexpected argument (put a command after --): ", arg)),
@@ -121,8 +127,10 @@ fn become_reaper(warn: bool) {
 }
 
 fn pause() -> ! {
-    take_signals();
+    // Subreaper first: once the signal mask shows in /proc as all-blocked,
+    // everything is in place (tests and supervisors wait for that).
     become_reaper(true);
+    take_signals();
     // Children may have exited before we blocked SIGCHLD (if we were exec'd
     // by a process that had children): reap them now.
     reap_all(0);
@@ -133,7 +141,11 @@ fn pause() -> ! {
                 reap_all(0);
             }
             sig @ (sys::SIGINT | sys::SIGTERM) => {
-                let name: &[u8] = if sig == sys::SIGINT { b"Interrupt" } else { b"Terminated" };
+                let name: &[u8] = if sig == sys::SIGINT {
+                    b"Interrupt"
+                } else {
+                    b"Terminated"
+                };
                 sys::write(2, &[b"Shutting down, got signal: ", name, b"\n"]);
                 sys::exit(0)
             }
@@ -156,8 +168,8 @@ fn reap_all(main_child: i32) -> Option<u32> {
 }
 
 fn init(args: &Args, first: usize, group: bool) -> ! {
-    let original_mask = take_signals();
     become_reaper(false);
+    let original_mask = take_signals();
 
     let child = match sys::fork() {
         Ok(Fork::Child) => {
@@ -169,7 +181,10 @@ fn init(args: &Args, first: usize, group: bool) -> ! {
             }
             let (code, err) = exec_command(args, first);
             let cmd = args.get(first).unwrap_or(b"");
-            sys::write(2, &[b"pause: cannot run ", cmd, b": ", strerror(err), b"\n"]);
+            sys::write(
+                2,
+                &[b"pause: cannot run ", cmd, b": ", strerror(err), b"\n"],
+            );
             sys::exit(code)
         }
         Ok(Fork::Parent(pid)) => pid,
@@ -215,7 +230,9 @@ fn exit_code(status: u32) -> i32 {
 /// Runs `args[first..]` like `execvp`: a name without `/` is looked up in
 /// PATH. Returns only on failure: the exit code to use and the errno.
 fn exec_command(args: &Args, first: usize) -> (i32, sys::Errno) {
-    let Some(name) = args.get(first) else { return (EXIT_NOT_FOUND, sys::ENOENT) };
+    let Some(name) = args.get(first) else {
+        return (EXIT_NOT_FOUND, sys::ENOENT);
+    };
     if name.is_empty() {
         return (EXIT_NOT_FOUND, sys::ENOENT);
     }
@@ -224,7 +241,11 @@ fn exec_command(args: &Args, first: usize) -> (i32, sys::Errno) {
     } else {
         search_path(name, args, first)
     };
-    let code = if err == sys::ENOENT || err == sys::ENOTDIR { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXECUTE };
+    let code = if err == sys::ENOENT || err == sys::ENOTDIR {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_CANNOT_EXECUTE
+    };
     (code, err)
 }
 
@@ -235,17 +256,28 @@ fn search_path(name: &[u8], args: &Args, first: usize) -> sys::Errno {
     for dir in path.split(|&b| b == b':') {
         // An empty PATH entry means the current directory.
         let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        let Some(full) = join(&mut buf, dir, name) else { continue };
+        let Some(full) = join(&mut buf, dir, name) else {
+            continue;
+        };
         match sys::execve(full, args, first) {
             // As execvp: remember a permission problem but keep looking;
             // a missing file or directory just means "not here".
             sys::EACCES => denied = true,
-            sys::ENOENT | sys::ENOTDIR | sys::ESTALE | sys::ENODEV | sys::ETIMEDOUT
-            | sys::ELOOP | sys::ENAMETOOLONG => {}
+            sys::ENOENT
+            | sys::ENOTDIR
+            | sys::ESTALE
+            | sys::ENODEV
+            | sys::ETIMEDOUT
+            | sys::ELOOP
+            | sys::ENAMETOOLONG => {}
             err => return err,
         }
     }
-    if denied { sys::EACCES } else { sys::ENOENT }
+    if denied {
+        sys::EACCES
+    } else {
+        sys::ENOENT
+    }
 }
 
 /// `dir/name\0` in `buf`, or None if it does not fit.

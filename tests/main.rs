@@ -1,1 +1,10 @@
+//! Black-box tests of the real binaries, one module per binary/feature.
+//! Everything runs as root against the real kernel; see harness.rs.
 
+mod pause;
+
+/// The orphan-making helper (tests/orphans.rs); cargo builds it for the
+/// integration tests and tells only them where.
+pub fn orphans() -> &'static str {
+    env!("CARGO_BIN_EXE_orphans")
+}

@@ -94,5 +94,7 @@ pub unsafe fn fork() -> isize {
 
 pub fn exit_group(code: i32) -> ! {
     // SAFETY: exit_group takes an integer and never returns.
-    unsafe { asm!("svc 0", in("x8") nr::EXIT_GROUP, in("x0") code as isize, options(noreturn, nostack)) }
+    unsafe {
+        asm!("svc 0", in("x8") nr::EXIT_GROUP, in("x0") code as isize, options(noreturn, nostack))
+    }
 }

@@ -71,7 +71,11 @@ unsafe extern "C" fn entry(sp: *const usize) -> ! {
     let args = unsafe {
         let argc = *sp;
         let argv = sp.add(1) as *const *const u8;
-        Args { argc, argv, envp: argv.add(argc + 1) }
+        Args {
+            argc,
+            argv,
+            envp: argv.add(argc + 1),
+        }
     };
     crate::main(args)
 }
@@ -103,7 +107,8 @@ impl Args {
     pub fn get_c(&self, i: usize) -> Option<&'static [u8]> {
         // SAFETY: as in `get`; the NUL right after the string is part of
         // the same kernel-provided allocation.
-        self.get(i).map(|s| unsafe { core::slice::from_raw_parts(s.as_ptr(), s.len() + 1) })
+        self.get(i)
+            .map(|s| unsafe { core::slice::from_raw_parts(s.as_ptr(), s.len() + 1) })
     }
 
     /// The value of environment variable `name` (given with its `=`).
@@ -163,7 +168,15 @@ pub fn set_default_action(sig: i32) {
     let act = [0u64; 4];
     // SAFETY: `act` is readable for the size the kernel reads; no old
     // action is requested.
-    unsafe { syscall4(nr::RT_SIGACTION, sig as usize, act.as_ptr() as usize, 0, SIGSET_SIZE) };
+    unsafe {
+        syscall4(
+            nr::RT_SIGACTION,
+            sig as usize,
+            act.as_ptr() as usize,
+            0,
+            SIGSET_SIZE,
+        )
+    };
 }
 
 /// A set of signals, as the kernel's 64-bit sigset.
@@ -207,7 +220,13 @@ pub fn wait_signal(set: &SigSet) -> i32 {
     loop {
         // SAFETY: `set` is a valid sigset; no siginfo and no timeout wanted.
         let ret = unsafe {
-            syscall4(nr::RT_SIGTIMEDWAIT, &set.0 as *const u64 as usize, 0, 0, SIGSET_SIZE)
+            syscall4(
+                nr::RT_SIGTIMEDWAIT,
+                &set.0 as *const u64 as usize,
+                0,
+                0,
+                SIGSET_SIZE,
+            )
         };
         match check(ret) {
             Ok(sig) => return sig as i32,
@@ -222,12 +241,18 @@ pub fn reap_one() -> Option<(i32, u32)> {
     let mut status: i32 = 0;
     // SAFETY: `status` is a valid int; no rusage wanted.
     let ret = unsafe {
-        syscall4(nr::WAIT4, -1isize as usize, &mut status as *mut i32 as usize, WNOHANG, 0)
+        syscall4(
+            nr::WAIT4,
+            -1isize as usize,
+            &mut status as *mut i32 as usize,
+            WNOHANG,
+            0,
+        )
     };
     match check(ret) {
-        Ok(0) => None,           // children left, none exited
+        Ok(0) => None, // children left, none exited
         Ok(pid) => Some((pid as i32, status as u32)),
-        Err(_) => None,          // ECHILD: no children at all
+        Err(_) => None, // ECHILD: no children at all
     }
 }
 
@@ -242,7 +267,13 @@ pub fn fork() -> Result<Fork, Errno> {
     // the process like fork(2): the child gets a copy-on-write copy of
     // this single-threaded, allocation-free process and continues here.
     let ret = unsafe { arch::fork() };
-    check(ret).map(|pid| if pid == 0 { Fork::Child } else { Fork::Parent(pid as i32) })
+    check(ret).map(|pid| {
+        if pid == 0 {
+            Fork::Child
+        } else {
+            Fork::Parent(pid as i32)
+        }
+    })
 }
 
 /// `execve(path, args[from..], env)`; returns only on failure.

@@ -54,10 +54,12 @@ global_asm!(
 pub unsafe fn syscall0(n: usize) -> isize {
     let ret;
     // SAFETY: the caller vouches for the syscall.
-    unsafe { asm!("sc", "bns+ 2f", "neg 3, 3", "2:", inlateout("r0") n => _, lateout("r3") ret,
+    unsafe {
+        asm!("sc", "bns+ 2f", "neg 3, 3", "2:", inlateout("r0") n => _, lateout("r3") ret,
         lateout("r4") _, lateout("r5") _, lateout("r6") _, lateout("r7") _, lateout("r8") _,
         lateout("r9") _, lateout("r10") _, lateout("r11") _, lateout("r12") _,
-        out("cr0") _, out("ctr") _, out("xer") _, options(nostack)) };
+        out("cr0") _, out("ctr") _, out("xer") _, options(nostack))
+    };
     ret
 }
 
@@ -68,11 +70,13 @@ pub unsafe fn syscall0(n: usize) -> isize {
 pub unsafe fn syscall2(n: usize, a1: usize, a2: usize) -> isize {
     let ret: isize;
     // SAFETY: the caller's argument contract.
-    unsafe { asm!("sc", "bns+ 2f", "neg 3, 3", "2:", inlateout("r0") n => _,
+    unsafe {
+        asm!("sc", "bns+ 2f", "neg 3, 3", "2:", inlateout("r0") n => _,
         inlateout("r3") a1 as isize => ret, inlateout("r4") a2 => _,
         lateout("r5") _, lateout("r6") _, lateout("r7") _, lateout("r8") _,
         lateout("r9") _, lateout("r10") _, lateout("r11") _, lateout("r12") _,
-        out("cr0") _, out("ctr") _, out("xer") _, options(nostack)) };
+        out("cr0") _, out("ctr") _, out("xer") _, options(nostack))
+    };
     ret
 }
 
@@ -82,11 +86,13 @@ pub unsafe fn syscall2(n: usize, a1: usize, a2: usize) -> isize {
 pub unsafe fn syscall3(n: usize, a1: usize, a2: usize, a3: usize) -> isize {
     let ret: isize;
     // SAFETY: the caller's argument contract.
-    unsafe { asm!("sc", "bns+ 2f", "neg 3, 3", "2:", inlateout("r0") n => _,
+    unsafe {
+        asm!("sc", "bns+ 2f", "neg 3, 3", "2:", inlateout("r0") n => _,
         inlateout("r3") a1 as isize => ret, inlateout("r4") a2 => _, inlateout("r5") a3 => _,
         lateout("r6") _, lateout("r7") _, lateout("r8") _,
         lateout("r9") _, lateout("r10") _, lateout("r11") _, lateout("r12") _,
-        out("cr0") _, out("ctr") _, out("xer") _, options(nostack)) };
+        out("cr0") _, out("ctr") _, out("xer") _, options(nostack))
+    };
     ret
 }
 
@@ -96,11 +102,13 @@ pub unsafe fn syscall3(n: usize, a1: usize, a2: usize, a3: usize) -> isize {
 pub unsafe fn syscall4(n: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> isize {
     let ret: isize;
     // SAFETY: the caller's argument contract.
-    unsafe { asm!("sc", "bns+ 2f", "neg 3, 3", "2:", inlateout("r0") n => _,
+    unsafe {
+        asm!("sc", "bns+ 2f", "neg 3, 3", "2:", inlateout("r0") n => _,
         inlateout("r3") a1 as isize => ret, inlateout("r4") a2 => _, inlateout("r5") a3 => _,
         inlateout("r6") a4 => _, lateout("r7") _, lateout("r8") _,
         lateout("r9") _, lateout("r10") _, lateout("r11") _, lateout("r12") _,
-        out("cr0") _, out("ctr") _, out("xer") _, options(nostack)) };
+        out("cr0") _, out("ctr") _, out("xer") _, options(nostack))
+    };
     ret
 }
 
@@ -116,5 +124,7 @@ pub unsafe fn fork() -> isize {
 
 pub fn exit_group(code: i32) -> ! {
     // SAFETY: exit_group takes an integer and never returns.
-    unsafe { asm!("sc", in("r0") nr::EXIT_GROUP, in("r3") code as isize, options(noreturn, nostack)) }
+    unsafe {
+        asm!("sc", in("r0") nr::EXIT_GROUP, in("r3") code as isize, options(noreturn, nostack))
+    }
 }

@@ -95,5 +95,7 @@ pub unsafe fn fork() -> isize {
 
 pub fn exit_group(code: i32) -> ! {
     // SAFETY: exit_group takes an integer and never returns.
-    unsafe { asm!("ecall", in("a7") nr::EXIT_GROUP, in("a0") code as isize, options(noreturn, nostack)) }
+    unsafe {
+        asm!("ecall", in("a7") nr::EXIT_GROUP, in("a0") code as isize, options(noreturn, nostack))
+    }
 }

@@ -51,7 +51,9 @@ pub unsafe fn syscall0(n: usize) -> isize {
 pub unsafe fn syscall2(n: usize, a1: usize, a2: usize) -> isize {
     let ret;
     // SAFETY: the caller's argument contract.
-    unsafe { asm!("svc 0", in("r1") n, inlateout("r2") a1 as isize => ret, in("r3") a2, options(nostack)) };
+    unsafe {
+        asm!("svc 0", in("r1") n, inlateout("r2") a1 as isize => ret, in("r3") a2, options(nostack))
+    };
     ret
 }
 
@@ -94,5 +96,7 @@ pub unsafe fn fork() -> isize {
 
 pub fn exit_group(code: i32) -> ! {
     // SAFETY: exit_group takes an integer and never returns.
-    unsafe { asm!("svc 0", in("r1") nr::EXIT_GROUP, in("r2") code as isize, options(noreturn, nostack)) }
+    unsafe {
+        asm!("svc 0", in("r1") nr::EXIT_GROUP, in("r2") code as isize, options(noreturn, nostack))
+    }
 }
