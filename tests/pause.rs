@@ -70,7 +70,7 @@ fn help_prints_usage_and_exits_0() {
     for flag in ["-h", "--help"] {
         let out = run(&[flag]);
         assert_eq!(out.status.code(), Some(0));
-        assert!(text(&out.stdout).contains("Usage: pause"));
+        assert!(text(&out.stdout).contains("usage: pause"));
     }
 }
 
@@ -88,7 +88,7 @@ fn bad_command_lines_print_usage_on_stderr_and_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = text(&out.stderr);
         assert!(
-            err.contains(says) && err.contains("Usage: pause"),
+            err.contains(says) && err.contains("usage: pause"),
             "{args:?}: {err}"
         );
         assert!(out.stdout.is_empty());

@@ -189,7 +189,7 @@ impl SigSet {
     /// the kernel even when blocked, while a `kill -SEGV` from outside is
     /// then just one more signal to ignore or forward.
     pub const fn all() -> Self {
-        SigSet(!0 & !bit(SIGKILL) & !bit(SIGSTOP))
+        SigSet(!(bit(SIGKILL) | bit(SIGSTOP)))
     }
 }
 
