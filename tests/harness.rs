@@ -396,3 +396,84 @@ pub fn read_line(child: &mut Child) -> String {
     }
     String::from_utf8(line).unwrap()
 }
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the service).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `docker-registry` (CNCF distribution) serving plain HTTP on
+/// 127.0.0.1, storing under a temp dir; stopped on drop.
+pub struct Registry {
+    child: Guard,
+    pub addr: String,
+    _dir: TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        require_root();
+        let dir = TempDir::new("registry");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.join("config.yml");
+        fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+                 http:\n  addr: {addr}\n",
+                dir.join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start /usr/bin/docker-registry (apt-get install docker-registry)");
+        let mut child = Guard(child);
+        let up = wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect(&addr).is_ok()
+        });
+        if !up {
+            let _ = child.kill();
+            panic!("docker-registry did not listen on {addr}");
+        }
+        Registry {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a command, panics with its output unless it succeeds; returns
+/// stdout.
+pub fn must(cmd: &mut Command) -> String {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -1,6 +1,7 @@
 //! Black-box tests of the real binaries, one module per binary/feature.
 //! Everything runs as root against the real kernel; see harness.rs.
 
+mod image;
 mod pause;
 
 /// The orphan-making helper (tests/orphans.rs); cargo builds it for the
