@@ -344,7 +344,13 @@ fn builds_from_two_directories_at_two_times_are_byte_identical() {
         // .git, so both builds see the same revision.
         let files = must(
             Command::new("git")
-                .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+                .args([
+                    "ls-files",
+                    "-z",
+                    "--cached",
+                    "--others",
+                    "--exclude-standard",
+                ])
                 .current_dir(&root),
         );
         for f in files.split('\0').filter(|f| !f.is_empty()) {
@@ -581,4 +587,29 @@ fn containerfile_builds_offline_with_buildah_and_runs_in_podman() {
         .envs(env)
         .args(["rmi", "-af"])
         .output();
+}
+
+#[test]
+fn source_date_epoch_sets_the_creation_time() {
+    let tmp = TempDir::new("sde");
+    let mut cmd = Command::new(workspace_root().join("scripts/build-image"));
+    cmd.arg(tmp.join("img"))
+        .env("SOURCE_DATE_EPOCH", "1700000000");
+    let digest = must(&mut cmd).lines().last().unwrap().to_string();
+    let index: Value =
+        serde_json::from_slice(&fs::read(blob(&tmp.join("img"), &digest)).unwrap()).unwrap();
+    assert_eq!(
+        index["annotations"]["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    assert_ne!(digest, image().digest, "another time, another digest");
+}
+
+#[test]
+fn build_image_without_out_dir_is_a_usage_error() {
+    let out = Command::new(workspace_root().join("scripts/build-image"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: scripts/build-image OUT_DIR"));
 }
