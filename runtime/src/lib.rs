@@ -3,3 +3,4 @@
 //! OCI images (the pause image writer lives there too).
 
 pub mod image;
+pub mod sys;

@@ -3,3 +3,7 @@
 
 pub mod layout;
 pub mod pause;
+// pub mod load;
+pub mod reference;
+// pub mod store;
+pub mod unpack;

@@ -1,0 +1,1 @@
+//! Unpacking image layers (placeholder).

@@ -1,0 +1,1 @@
+//! The only module of podrun with `unsafe` code and raw system calls.
