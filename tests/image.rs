@@ -38,6 +38,19 @@ fn image() -> &'static Built {
     })
 }
 
+/// The oci-archive and layout of the main build, for other test modules.
+pub fn image_archive() -> &'static Path {
+    &image().archive
+}
+
+pub fn image_layout() -> &'static Path {
+    &image().layout
+}
+
+pub fn image_digest() -> &'static str {
+    &image().digest
+}
+
 fn build_image_in(src: &Path, out: &Path, target_dir: Option<&Path>) -> Built {
     require_root();
     pause_bins(); // the layer contents are compared with these

@@ -3,6 +3,7 @@
 
 mod image;
 mod pause;
+mod runtimes;
 
 /// The orphan-making helper (tests/orphans.rs); cargo builds it for the
 /// integration tests and tells only them where.

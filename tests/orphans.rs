@@ -18,6 +18,17 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .expect("usage: orphans COUNT [RELEASE_FILE]");
     let release = args.get(2).map(Path::new);
+    // With ORPHANS_AFTER_PARENT=EXE, wait until our parent runs EXE and
+    // sleeps in rt_sigtimedwait (x86-64 syscall 128): pause is then a
+    // subreaper, so no orphan can slip past it to the host's init.
+    if let Ok(exe) = std::env::var("ORPHANS_AFTER_PARENT") {
+        let parent = blackbox::getppid();
+        let ready = blackbox::wait_until(Duration::from_secs(10), || {
+            std::fs::read_link(format!("/proc/{parent}/exe")).is_ok_and(|e| e == Path::new(&exe))
+                && blackbox::waits_for_signals(parent)
+        });
+        assert!(ready, "parent {parent} never became {exe}");
+    }
     for _ in 0..count {
         // SAFETY: this helper is single-threaded.
         if unsafe { blackbox::fork() } == 0 {

@@ -213,8 +213,10 @@ fn pid1_as_uid_65535_without_capabilities_behaves_the_same() {
 fn subreaper_case(prefix: &[&str]) {
     let tmp = TempDir::new("subreaper");
     let release = tmp.join("release");
+    let pause_exe = pause().canonicalize().unwrap();
     let script = format!(
-        "{} 6 {} & exec {}",
+        "ORPHANS_AFTER_PARENT={} {} 6 {} & exec {}",
+        pause_exe.display(),
         orphans(),
         release.display(),
         pause().display()
