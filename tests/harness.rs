@@ -477,3 +477,35 @@ pub fn must(cmd: &mut Command) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The pause package's version (root Cargo.toml), which `pause -v` prints
+/// and the image is tagged with.
+pub fn pause_version() -> String {
+    let manifest = fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+    let package = manifest
+        .split("[package]")
+        .nth(1)
+        .expect("root Cargo.toml has [package]");
+    package
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("[package] has a version")
+        .to_string()
+}
+
+/// Environment that gives buildah/podman a private vfs storage under `dir`,
+/// so the host's images are untouched.
+pub fn containers_storage_env(dir: &Path) -> Vec<(String, String)> {
+    let conf = dir.join("storage.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            dir.join("graph").display(),
+            dir.join("run").display()
+        ),
+    )
+    .unwrap();
+    vec![("CONTAINERS_STORAGE_CONF".into(), conf.display().to_string())]
+}

@@ -125,7 +125,7 @@ fn image_layout_holds_one_index_of_six_single_layer_platforms() {
     );
     assert_eq!(
         tops[0]["annotations"]["org.opencontainers.image.ref.name"],
-        env!("CARGO_PKG_VERSION").replace("0.0.0", "0.1.0")
+        pause_version()
     );
     assert_eq!(tops[0]["digest"], img.digest.as_str());
     assert_eq!(
@@ -323,7 +323,11 @@ fn skopeo_reads_every_platform_from_the_archive() {
         Command::new("skopeo")
             .arg("inspect")
             .arg("--raw")
-            .arg(format!("oci-archive:{}:0.1.0", img.archive.display())),
+            .arg(format!(
+                "oci-archive:{}:{}",
+                img.archive.display(),
+                pause_version()
+            )),
     );
     let index: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 6);
@@ -333,7 +337,11 @@ fn skopeo_reads_every_platform_from_the_archive() {
         if let Some(v) = variant {
             cmd.args(["--override-variant", v]);
         }
-        cmd.arg(format!("oci-archive:{}:0.1.0", img.archive.display()));
+        cmd.arg(format!(
+            "oci-archive:{}:{}",
+            img.archive.display(),
+            pause_version()
+        ));
         let info: Value = serde_json::from_str(&must(&mut cmd)).unwrap();
         assert_eq!(info["Architecture"], arch);
         assert_eq!(info["Layers"].as_array().unwrap().len(), 1);
@@ -438,14 +446,17 @@ fn arm64_binary_from_the_image_runs_under_qemu() {
             .arg(tmp.join("pause"))
             .arg("-v"),
     );
-    assert!(out.starts_with("pause 0.1.0 (revision "), "{out}");
+    assert!(
+        out.starts_with(&format!("pause {} (revision ", pause_version())),
+        "{out}"
+    );
 }
 
 #[test]
 fn mirror_pushes_every_platform_and_pulls_back_identical_blobs() {
     let img = image();
     let registry = Registry::start();
-    let dest = format!("{}/k8s/pause:0.1.0", registry.addr);
+    let dest = format!("{}/k8s/pause:{}", registry.addr, pause_version());
     let out = must(
         Command::new(workspace_root().join("scripts/mirror"))
             .arg("--archive")
@@ -525,23 +536,9 @@ fn podman_env(tmp: &TempDir) -> Vec<(String, String)> {
          [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
     )
     .unwrap();
-    let storage = tmp.join("storage.conf");
-    fs::write(
-        &storage,
-        format!(
-            "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-            tmp.join("graph").display(),
-            tmp.join("run").display()
-        ),
-    )
-    .unwrap();
-    vec![
-        ("CONTAINERS_CONF".into(), conf.display().to_string()),
-        (
-            "CONTAINERS_STORAGE_CONF".into(),
-            storage.display().to_string(),
-        ),
-    ]
+    let mut env = containers_storage_env(tmp.path());
+    env.push(("CONTAINERS_CONF".into(), conf.display().to_string()));
+    env
 }
 
 #[test]
@@ -588,7 +585,10 @@ fn containerfile_builds_offline_with_buildah_and_runs_in_podman() {
         "localhost/pause-containerfile:test",
         "-v",
     ]));
-    assert!(out.starts_with("pause 0.1.0 (revision "), "{out}");
+    assert!(
+        out.starts_with(&format!("pause {} (revision ", pause_version())),
+        "{out}"
+    );
     let out = must(
         Command::new("podman")
             .envs(env.clone())

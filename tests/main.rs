@@ -4,6 +4,7 @@
 mod image;
 mod pause;
 mod runtimes;
+mod store;
 
 /// The orphan-making helper (tests/orphans.rs); cargo builds it for the
 /// integration tests and tells only them where.

@@ -47,7 +47,10 @@ fn version_prints_package_version_and_revision() {
         let out = run(&[flag]);
         assert_eq!(out.status.code(), Some(0));
         let line = text(&out.stdout);
-        assert!(line.starts_with("pause 0.1.0 (revision "), "{line:?}");
+        assert!(
+            line.starts_with(&format!("pause {} (revision ", pause_version())),
+            "{line:?}"
+        );
         let rev = git_revision();
         assert!(
             line.contains(&rev),
@@ -487,7 +490,7 @@ fn foreign_binaries_run_under_qemu_user() {
         });
         assert_eq!(out.status.code(), Some(0), "{arch}: {out:?}");
         assert!(
-            text(&out.stdout).starts_with("pause 0.1.0 (revision "),
+            text(&out.stdout).starts_with(&format!("pause {} (revision ", pause_version())),
             "{arch}"
         );
         // Init mode: fork, execve (the host's sh), wait4, exit status.

@@ -1,9 +1,10 @@
-//! OCI images: content-addressed blobs, image layouts, and the writer of the
-//! multi-arch pause image.
+//! OCI images: layouts and archives (`layout`), the multi-arch pause image
+//! (`pause`), image references (`reference`), the store (`store`), loading
+//! archives into it (`load`), and safe layer unpacking (`unpack`).
 
 pub mod layout;
+pub mod load;
 pub mod pause;
-// pub mod load;
 pub mod reference;
-// pub mod store;
+pub mod store;
 pub mod unpack;

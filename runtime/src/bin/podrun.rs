@@ -1,0 +1,125 @@
+//! podrun: run Kubernetes Pods on one machine. This binary only parses the
+//! command line, calls the library and maps errors to exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use podrun::image::load::{self, Platform};
+use podrun::image::reference::Reference;
+use podrun::image::store::{Store, DEFAULT_ROOT};
+
+#[derive(Parser)]
+#[command(
+    name = "podrun",
+    version,
+    about = "Run Kubernetes Pods on one Linux machine"
+)]
+struct Cli {
+    /// The image store.
+    #[arg(long, global = true, default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Load images from an oci-archive, an OCI layout directory or a docker-archive.
+    Load {
+        /// The archive file or layout directory.
+        input: PathBuf,
+        /// Pick this platform from multi-platform images (os/arch[/variant]).
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// List the images in the store.
+    Images,
+    /// Remove an image (and whatever no other image uses).
+    Rmi {
+        /// The image, as a reference (busybox, docker.io/library/busybox:latest, NAME@sha256:...).
+        image: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("podrun: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Load { input, platform } => {
+            let platform = match platform {
+                Some(p) => Platform::parse(&p)
+                    .ok_or_else(|| format!("--platform {p:?}: want os/arch[/variant]"))?,
+                None => Platform::host(),
+            };
+            let store = Store::open(&cli.root)?;
+            let lock = store.lock()?;
+            for name in load::load(&store, &lock, &input, &platform)? {
+                println!("Loaded image: {name}");
+            }
+        }
+        Command::Images => {
+            let store = Store::open(&cli.root)?;
+            println!(
+                "{:<40} {:<16} {:<20} {:>10}",
+                "REPOSITORY", "TAG", "DIGEST", "SIZE"
+            );
+            for image in store.images()? {
+                let r = Reference::parse(&image.reference)?;
+                let digest = image.manifest.digest().to_string();
+                let short = &digest[..digest.len().min(19)];
+                let size = image_size(&store, &digest)
+                    .map(human)
+                    .unwrap_or_else(|_| "?".into());
+                println!(
+                    "{:<40} {:<16} {:<20} {:>10}",
+                    r.name(),
+                    r.tag.as_deref().unwrap_or("<none>"),
+                    short,
+                    size
+                );
+            }
+        }
+        Command::Rmi { image } => {
+            let reference = Reference::parse(&image)?;
+            let store = Store::open(&cli.root)?;
+            let lock = store.lock()?;
+            let removed = store.remove(&lock, &reference)?;
+            println!("Untagged: {}", removed.reference);
+        }
+    }
+    Ok(())
+}
+
+/// Manifest, config and layers, as stored.
+fn image_size(store: &Store, manifest: &str) -> Result<u64, Box<dyn std::error::Error>> {
+    let m = store.read_manifest(manifest)?;
+    let mut size = std::fs::metadata(store.blob_path(manifest))?.len() + m.config().size();
+    size += m.layers().iter().map(|l| l.size()).sum::<u64>();
+    Ok(size)
+}
+
+/// Decimal units, as podman prints sizes.
+fn human(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.3} {}", units[u])
+    }
+}

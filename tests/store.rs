@@ -1,0 +1,377 @@
+//! podrun's image store: load (oci-archive, OCI layout, docker-archive),
+//! images, rmi, and refusal of tampered content.
+
+use blackbox::*;
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The podrun binary, built once per test run.
+pub fn podrun() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        must(
+            Command::new("cargo")
+                .args(["build", "--quiet", "-p", "podrun", "--bin", "podrun"])
+                .current_dir(workspace_root()),
+        );
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or(workspace_root().join("target"));
+        dir.join("debug/podrun")
+    })
+}
+
+fn run(root: &Path, args: &[&str]) -> Output {
+    Command::new(podrun())
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(root: &Path, args: &[&str]) -> String {
+    let out = run(root, args);
+    assert!(
+        out.status.success(),
+        "podrun {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// busybox from Debian's busybox-static, as an oci-archive and a
+/// docker-archive named docker.io/library/busybox:latest, built once with
+/// buildah (no network: FROM scratch).
+pub struct Busybox {
+    pub oci_archive: PathBuf,
+    pub docker_archive: PathBuf,
+}
+
+pub fn busybox() -> &'static Busybox {
+    static B: OnceLock<Busybox> = OnceLock::new();
+    B.get_or_init(|| {
+        require_root();
+        let dir = workspace_root().join("target/blackbox/busybox");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("rootfs/bin")).unwrap();
+        fs::copy("/bin/busybox", dir.join("rootfs/bin/busybox"))
+            .expect("/bin/busybox (apt-get install busybox-static)");
+        // Applet links, relative (busybox --install would point them at
+        // this host's path).
+        for applet in must(Command::new("/bin/busybox").arg("--list")).lines() {
+            if applet != "busybox" {
+                std::os::unix::fs::symlink("busybox", dir.join("rootfs/bin").join(applet)).unwrap();
+            }
+        }
+        let env = containers_storage_env(&dir);
+        let ctr = must(
+            Command::new("buildah")
+                .envs(env.clone())
+                .args(["from", "scratch"]),
+        )
+        .trim()
+        .to_string();
+        must(
+            Command::new("buildah")
+                .envs(env.clone())
+                .args(["copy", &ctr])
+                .arg(dir.join("rootfs"))
+                .arg("/"),
+        );
+        must(Command::new("buildah").envs(env.clone()).args([
+            "config",
+            "--cmd",
+            "/bin/sh",
+            "--env",
+            "PATH=/bin",
+            &ctr,
+        ]));
+        let oci = dir.join("busybox-oci.tar");
+        let docker = dir.join("busybox-docker.tar");
+        must(Command::new("buildah").envs(env.clone()).args([
+            "commit",
+            "--quiet",
+            &ctr,
+            "localhost/bb",
+        ]));
+        must(
+            Command::new("buildah")
+                .envs(env.clone())
+                .args(["push", "--quiet", "localhost/bb"])
+                .arg(format!(
+                    "oci-archive:{}:docker.io/library/busybox:latest",
+                    oci.display()
+                )),
+        );
+        must(
+            Command::new("buildah")
+                .envs(env.clone())
+                .args(["push", "--quiet", "localhost/bb"])
+                .arg(format!(
+                    "docker-archive:{}:docker.io/library/busybox:latest",
+                    docker.display()
+                )),
+        );
+        let _ = Command::new("buildah")
+            .envs(env)
+            .args(["rm", "-a"])
+            .output();
+        Busybox {
+            oci_archive: oci,
+            docker_archive: docker,
+        }
+    })
+}
+
+fn blob_count(root: &Path) -> usize {
+    fs::read_dir(root.join("blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn tmp_is_empty(root: &Path) -> bool {
+    fs::read_dir(root.join("tmp"))
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(true)
+}
+
+#[test]
+fn load_docker_archive_and_oci_archive_of_busybox() {
+    let bb = busybox();
+    for archive in [&bb.docker_archive, &bb.oci_archive] {
+        let tmp = TempDir::new("store-bb");
+        let root = tmp.join("store");
+        let out = ok(&root, &["load", archive.to_str().unwrap()]);
+        // buildah also names the docker-archive after its local name.
+        assert!(
+            out.lines()
+                .any(|l| l == "Loaded image: docker.io/library/busybox:latest"),
+            "{}: {out}",
+            archive.display()
+        );
+        let images = ok(&root, &["images"]);
+        let rows: Vec<&str> = images.lines().collect();
+        assert!(rows[0].starts_with("REPOSITORY"), "{images}");
+        assert_eq!(
+            rows.len(),
+            1 + out.lines().count(),
+            "one row per name: {images}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with("docker.io/library/busybox") && r.contains(" latest ")),
+            "{images}"
+        );
+        // The unpacked layer holds busybox and its applet links.
+        let layers: Vec<PathBuf> = fs::read_dir(root.join("layers"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(layers.len(), 1);
+        assert_eq!(
+            fs::read(layers[0].join("bin/busybox")).unwrap(),
+            fs::read("/bin/busybox").unwrap()
+        );
+        assert_eq!(
+            fs::read_link(layers[0].join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
+        // The store is an OCI layout skopeo reads.
+        let info: Value = serde_json::from_str(&must(Command::new("skopeo").arg("inspect").arg(
+            format!("oci:{}:docker.io/library/busybox:latest", root.display()),
+        )))
+        .unwrap();
+        assert_eq!(info["Architecture"], "amd64");
+        assert!(tmp_is_empty(&root));
+    }
+}
+
+#[test]
+fn load_multi_platform_pause_image_picks_the_platform() {
+    let tmp = TempDir::new("store-pause");
+    let root = tmp.join("store");
+    let archive = crate::image::image_archive();
+    let out = ok(&root, &["load", archive.to_str().unwrap()]);
+    assert_eq!(
+        out,
+        format!("Loaded image: localhost/pause-image:{}\n", pause_version())
+    );
+    let layer = fs::read_dir(root.join("layers"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        fs::read(layer.join("pause")).unwrap(),
+        fs::read(&pause_bins()["amd64"]).unwrap()
+    );
+    // --platform picks another one, under the same name (replacing it).
+    let layout = crate::image::image_layout();
+    ok(
+        &root,
+        &[
+            "load",
+            "--platform",
+            "linux/arm64",
+            layout.to_str().unwrap(),
+        ],
+    );
+    let info: Value =
+        serde_json::from_str(&must(Command::new("skopeo").arg("inspect").arg(format!(
+            "oci:{}:localhost/pause-image:{}",
+            root.display(),
+            pause_version()
+        ))))
+        .unwrap();
+    assert_eq!(info["Architecture"], "arm64");
+    // A platform the index lacks is named in the error with what there is.
+    let out = run(
+        &root,
+        &[
+            "load",
+            "--platform",
+            "linux/mips64",
+            layout.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no image for linux/mips64") && err.contains("linux/arm/v7"),
+        "{err}"
+    );
+}
+
+#[test]
+fn images_and_rmi_agree_with_the_store() {
+    let bb = busybox();
+    let tmp = TempDir::new("store-rmi");
+    let root = tmp.join("store");
+    ok(&root, &["load", bb.oci_archive.to_str().unwrap()]);
+    ok(
+        &root,
+        &["load", crate::image::image_archive().to_str().unwrap()],
+    );
+    let index: Value = serde_json::from_slice(&fs::read(root.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    assert_eq!(ok(&root, &["images"]).lines().count(), 3);
+    let before = blob_count(&root);
+    // rmi takes the name as users type it.
+    assert_eq!(
+        ok(&root, &["rmi", "busybox"]),
+        "Untagged: docker.io/library/busybox:latest\n"
+    );
+    let images = ok(&root, &["images"]);
+    assert!(
+        !images.contains("busybox") && images.contains("localhost/pause-image"),
+        "{images}"
+    );
+    assert_eq!(
+        blob_count(&root),
+        before - 3,
+        "busybox's manifest, config and layer are gone"
+    );
+    assert_eq!(fs::read_dir(root.join("layers")).unwrap().count(), 1);
+    let out = run(&root, &["rmi", "busybox"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("image docker.io/library/busybox:latest: not in the store"));
+    ok(
+        &root,
+        &["rmi", &format!("localhost/pause-image:{}", pause_version())],
+    );
+    assert_eq!(blob_count(&root), 0);
+    assert_eq!(fs::read_dir(root.join("layers")).unwrap().count(), 0);
+}
+
+/// A blob whose bytes do not match its digest is refused, and the store
+/// keeps nothing of that load.
+#[test]
+fn tampered_blob_is_refused_and_nothing_is_kept() {
+    let tmp = TempDir::new("store-tamper");
+    let layout = tmp.join("layout");
+    must(
+        Command::new("cp")
+            .arg("-a")
+            .arg(crate::image::image_layout())
+            .arg(&layout),
+    );
+    // Flip one byte of the amd64 layer.
+    let index: Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let blob = |d: &Value| {
+        layout
+            .join("blobs/sha256")
+            .join(d.as_str().unwrap().strip_prefix("sha256:").unwrap())
+    };
+    let idx: Value =
+        serde_json::from_slice(&fs::read(blob(&index["manifests"][0]["digest"])).unwrap()).unwrap();
+    let man: Value =
+        serde_json::from_slice(&fs::read(blob(&idx["manifests"][0]["digest"])).unwrap()).unwrap();
+    let layer = blob(&man["layers"][0]["digest"]);
+    let mut bytes = fs::read(&layer).unwrap();
+    let n = bytes.len() / 2;
+    bytes[n] ^= 0xff;
+    fs::write(&layer, bytes).unwrap();
+
+    let root = tmp.join("store");
+    let out = run(&root, &["load", layout.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let digest = man["layers"][0]["digest"].as_str().unwrap();
+    assert!(
+        err.contains(digest) && err.contains("does not match its digest"),
+        "{err}"
+    );
+    assert_eq!(blob_count(&root), 0, "nothing kept");
+    assert!(tmp_is_empty(&root));
+    assert_eq!(ok(&root, &["images"]).lines().count(), 1);
+
+    // A store file tampered with after loading is refused on use.
+    ok(
+        &root,
+        &["load", crate::image::image_archive().to_str().unwrap()],
+    );
+    let stored = root.join("blobs/sha256").join(
+        idx["manifests"][0]["digest"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap(),
+    );
+    let mut m = fs::read(&stored).unwrap();
+    m[10] ^= 1;
+    fs::write(&stored, m).unwrap();
+    let out = run(&root, &["images"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("localhost/pause-image") && text.contains(" ?"),
+        "size unknown for a damaged image: {text}"
+    );
+}
+
+#[test]
+fn bad_input_files_are_named_in_the_error() {
+    let tmp = TempDir::new("store-bad");
+    let root = tmp.join("store");
+    for (input, says) in [
+        (
+            "/etc/passwd",
+            "not an oci-archive, OCI layout or docker-archive",
+        ),
+        ("/no/such/file.tar", "cannot read it"),
+    ] {
+        let out = run(&root, &["load", input]);
+        assert_eq!(out.status.code(), Some(1), "{input}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(input) && err.contains(says), "{input}: {err}");
+    }
+    let out = run(&root, &["rmi", "Bad Name"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("image reference \"Bad Name\""));
+    assert_eq!(blob_count(&root), 0);
+}
