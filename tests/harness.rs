@@ -411,21 +411,36 @@ pub fn free_port() -> u16 {
 pub struct Registry {
     child: Guard,
     pub addr: String,
-    _dir: TempDir,
+    pub dir: TempDir,
 }
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with_auth(None)
+    }
+
+    /// With `Some((user, password))` the registry requires basic auth
+    /// (an htpasswd file made with apache2-utils' htpasswd).
+    pub fn start_with_auth(user: Option<(&str, &str)>) -> Registry {
         require_root();
         let dir = TempDir::new("registry");
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
         let config = dir.join("config.yml");
+        let mut auth = String::new();
+        if let Some((u, p)) = user {
+            let line = must(Command::new("htpasswd").args(["-Bbn", u, p]));
+            fs::write(dir.join("htpasswd"), line).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            );
+        }
         fs::write(
             &config,
             format!(
                 "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-                 http:\n  addr: {addr}\n",
+                 http:\n  addr: {addr}\n{auth}",
                 dir.join("data").display()
             ),
         )
@@ -446,11 +461,7 @@ impl Registry {
             let _ = child.kill();
             panic!("docker-registry did not listen on {addr}");
         }
-        Registry {
-            child,
-            addr,
-            _dir: dir,
-        }
+        Registry { child, addr, dir }
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod image;
 mod pause;
+mod pull;
 mod runtimes;
 mod store;
 

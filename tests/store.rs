@@ -375,3 +375,183 @@ fn bad_input_files_are_named_in_the_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("image reference \"Bad Name\""));
     assert_eq!(blob_count(&root), 0);
 }
+
+/// An OCI layout holding one image whose only layer is `tar_py` (Python
+/// tarfile code that adds members to `t`), built with Python's tarfile
+/// (which, unlike Rust's tar crate, writes any name it is given).
+fn layout_with_layer(dir: &Path, tar_py: &str) {
+    let script = format!(
+        r#"
+import gzip, hashlib, io, json, os, tarfile, sys
+d = sys.argv[1]
+os.makedirs(d + "/blobs/sha256", exist_ok=True)
+def put(b):
+    h = hashlib.sha256(b).hexdigest()
+    open(d + "/blobs/sha256/" + h, "wb").write(b)
+    return {{"digest": "sha256:" + h, "size": len(b)}}
+def member(name, kind=tarfile.REGTYPE, data=b"x", link=""):
+    i = tarfile.TarInfo(name); i.type = kind; i.linkname = link; i.size = len(data) if kind == tarfile.REGTYPE else 0
+    t.addfile(i, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+raw = io.BytesIO()
+t = tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT)
+{tar_py}
+t.close()
+layer = raw.getvalue()
+cfg = put(json.dumps({{"architecture": "amd64", "os": "linux", "rootfs": {{"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}}}).encode())
+lay = put(gzip.compress(layer, mtime=0))
+man = put(json.dumps({{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": dict(cfg, mediaType="application/vnd.oci.image.config.v1+json"),
+    "layers": [dict(lay, mediaType="application/vnd.oci.image.layer.v1.tar+gzip")]}}).encode())
+open(d + "/oci-layout", "w").write('{{"imageLayoutVersion":"1.0.0"}}')
+open(d + "/index.json", "w").write(json.dumps({{"schemaVersion": 2, "manifests": [dict(man,
+    mediaType="application/vnd.oci.image.manifest.v1+json",
+    annotations={{"org.opencontainers.image.ref.name": "localhost/evil:1"}})]}}))
+"#
+    );
+    must(Command::new("python3").arg("-c").arg(script).arg(dir));
+}
+
+/// Malicious layers loaded through the real command: each is refused with
+/// the entry named, nothing lands outside the store (the victim file next
+/// to it is untouched, no stray file appears), and the store keeps nothing.
+#[test]
+fn malicious_layers_are_refused_by_load() {
+    let tmp = TempDir::new("store-evil");
+    let victim = tmp.join("victim");
+    fs::write(&victim, "original").unwrap();
+    let v = victim.display().to_string();
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("dot-dot", "member('../../evil')".into(), "../../evil"),
+        (
+            "absolute",
+            "member('/tmp/evil-abs')".into(),
+            "/tmp/evil-abs",
+        ),
+        (
+            "symlink escape",
+            format!(
+                "member('ln', tarfile.SYMTYPE, link='{}')\nmember('ln/evil')",
+                tmp.path().display()
+            ),
+            "ln/evil",
+        ),
+        (
+            "symlink to victim then write",
+            format!("member('v', tarfile.SYMTYPE, link='{v}')\nmember('v/x')"),
+            "v/x",
+        ),
+        (
+            "hardlink escape",
+            "member('h', tarfile.LNKTYPE, link='../../../victim')".into(),
+            "h",
+        ),
+        (
+            "hardlink absolute",
+            "member('h', tarfile.LNKTYPE, link='/etc/passwd')".into(),
+            "h",
+        ),
+        ("whiteout of ..", "member('a/.wh...')".into(), ".wh.."),
+        (
+            "nested dot-dot",
+            "member('a/b/../../../evil')".into(),
+            "evil",
+        ),
+    ];
+    for (what, tar_py, names) in cases {
+        let layout = tmp.join(&format!("layout-{}", what.replace(' ', "-")));
+        layout_with_layer(&layout, &tar_py);
+        let root = tmp.join("store");
+        let out = run(&root, &["load", layout.to_str().unwrap()]);
+        assert!(!out.status.success(), "{what}: loaded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("layer entry") && err.contains(names),
+            "{what}: {err}"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "original", "{what}");
+        assert_eq!(blob_count(&root), 0, "{what}: store keeps nothing");
+        assert_eq!(
+            fs::read_dir(root.join("layers")).unwrap().count(),
+            0,
+            "{what}"
+        );
+        assert!(tmp_is_empty(&root), "{what}");
+    }
+    assert!(!Path::new("/tmp/evil-abs").exists());
+    // Only the victim, the store and the layouts: nothing escaped.
+    for e in fs::read_dir(tmp.path()).unwrap() {
+        let n = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            n == "victim" || n == "store" || n.starts_with("layout-"),
+            "stray {n}"
+        );
+    }
+}
+
+/// Four loads of the same image at once: all succeed, one image, every
+/// blob intact, nothing left in staging.
+#[test]
+fn concurrent_loads_of_the_same_image_do_not_corrupt_the_store() {
+    let bb = busybox();
+    let tmp = TempDir::new("store-concurrent");
+    let root = tmp.join("store");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(podrun())
+                .arg("--root")
+                .arg(&root)
+                .arg("load")
+                .arg(&bb.docker_archive)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert!(ok(&root, &["images"]).contains("docker.io/library/busybox"));
+    for b in fs::read_dir(root.join("blobs/sha256")).unwrap() {
+        let b = b.unwrap();
+        let sum = must(Command::new("sha256sum").arg(b.path()));
+        assert!(
+            sum.starts_with(&*b.file_name().to_string_lossy()),
+            "blob {:?} intact",
+            b.file_name()
+        );
+    }
+    assert!(tmp_is_empty(&root));
+}
+
+/// A load killed at any moment leaves either the whole image or none of
+/// it, and the next writer clears its staging.
+#[test]
+fn killed_load_leaves_nothing_half_visible() {
+    let bb = busybox();
+    let tmp = TempDir::new("store-killed");
+    let root = tmp.join("store");
+    for delay_ms in [0u64, 5, 20, 60] {
+        let mut child = Command::new(podrun())
+            .arg("--root")
+            .arg(&root)
+            .arg("load")
+            .arg(&bb.docker_archive)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let images = ok(&root, &["images"]);
+        if images.contains("busybox") {
+            // Named means complete: its layer is unpacked.
+            let layers = fs::read_dir(root.join("layers")).unwrap().count();
+            assert!(layers >= 1, "after {delay_ms} ms: named but not unpacked");
+            ok(&root, &["rmi", "docker.io/library/busybox:latest"]);
+            let _ = run(&root, &["rmi", "localhost/bb:latest"]);
+        }
+        // The next writer clears what the killed one left.
+        let _ = run(&root, &["rmi", "no-such-image"]);
+        assert!(tmp_is_empty(&root), "after {delay_ms} ms");
+    }
+}

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use podrun::image::load::{self, Platform};
+use podrun::image::pull::Puller;
 use podrun::image::reference::Reference;
+use podrun::image::registry::{Auth, Client, RegistriesConf};
 use podrun::image::store::{Store, DEFAULT_ROOT};
 
 #[derive(Parser)]
@@ -32,6 +34,26 @@ enum Command {
         /// Pick this platform from multi-platform images (os/arch[/variant]).
         #[arg(long)]
         platform: Option<String>,
+    },
+    /// Pull an image from a registry (or the mirrors registries.conf names for it).
+    Pull {
+        /// The image (busybox, quay.io/org/app:1.0, host:5000/repo@sha256:...).
+        image: String,
+        /// Pick this platform from multi-platform images (os/arch[/variant]).
+        #[arg(long)]
+        platform: Option<String>,
+        /// Mirrors and insecure registries (containers-registries.conf v2).
+        #[arg(long, value_name = "FILE")]
+        registries_conf: Option<PathBuf>,
+        /// Credentials (auth.json / ~/.docker/config.json format).
+        #[arg(long, value_name = "FILE")]
+        authfile: Option<PathBuf>,
+        /// Allow plain HTTP to registries on 127.0.0.0/8, ::1 and localhost.
+        #[arg(long)]
+        insecure_loopback: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// List the images in the store.
     Images,
@@ -67,6 +89,33 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
                 println!("Loaded image: {name}");
             }
         }
+        Command::Pull {
+            image,
+            platform,
+            registries_conf,
+            authfile,
+            insecure_loopback,
+            quiet,
+        } => {
+            let reference = Reference::parse(&image)?;
+            let platform = parse_platform(platform)?;
+            let conf = RegistriesConf::load(registries_conf.as_deref())?;
+            let client = Client::new(Auth::load(authfile.as_deref())?, insecure_loopback);
+            let store = Store::open(&cli.root)?;
+            let lock = store.lock()?;
+            let puller = Puller {
+                store: &store,
+                lock: &lock,
+                client: &client,
+                conf: &conf,
+                platform,
+                progress: !quiet,
+            };
+            let result = puller.pull(&reference);
+            // Whatever a failed pull moved in is named by no image.
+            store.collect_garbage(&lock)?;
+            println!("Pulled image: {}", result?);
+        }
         Command::Images => {
             let store = Store::open(&cli.root)?;
             println!(
@@ -98,6 +147,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+fn parse_platform(p: Option<String>) -> Result<Platform, String> {
+    match p {
+        Some(p) => {
+            Platform::parse(&p).ok_or_else(|| format!("--platform {p:?}: want os/arch[/variant]"))
+        }
+        None => Ok(Platform::host()),
+    }
 }
 
 /// Manifest, config and layers, as stored.

@@ -5,6 +5,8 @@
 pub mod layout;
 pub mod load;
 pub mod pause;
+pub mod pull;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod unpack;

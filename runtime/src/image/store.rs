@@ -109,19 +109,12 @@ pub struct WriteLock {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `root`.
+    /// Opens the store at `root`, creating its directories if needed (the
+    /// `oci-layout` marker comes with the first writer).
     pub fn open(root: &Path) -> Result<Store> {
         for d in ["blobs/sha256", "layers", "tmp"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(io_err(&p, "create directory"))?;
-        }
-        let marker = root.join("oci-layout");
-        if !marker.exists() {
-            write_atomic(
-                &root.join("tmp"),
-                &marker,
-                br#"{"imageLayoutVersion":"1.0.0"}"#,
-            )?;
         }
         Ok(Store {
             root: root.to_path_buf(),
@@ -158,6 +151,12 @@ impl Store {
             } else {
                 fs::remove_file(&p)
             };
+        }
+        // Written by writers only: a reader opening the store must not
+        // stage files a writer may be clearing.
+        let marker = self.root.join("oci-layout");
+        if !marker.exists() {
+            write_atomic(&tmp, &marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
         Ok(WriteLock { _lock: lock })
     }

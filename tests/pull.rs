@@ -1,0 +1,396 @@
+//! `podrun pull` against a docker-registry on 127.0.0.1: tags, digests,
+//! multi-platform indexes, mirrors from registries.conf, basic auth, and
+//! refusal of bad content and of plain HTTP where it was not allowed.
+
+use crate::store::{busybox, podrun};
+use blackbox::*;
+use serde_json::Value;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn pull(root: &Path, args: &[&str]) -> Output {
+    Command::new(podrun())
+        .arg("--root")
+        .arg(root)
+        .arg("pull")
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn pull_ok(root: &Path, args: &[&str]) -> String {
+    let out = pull(root, args);
+    assert!(
+        out.status.success(),
+        "podrun pull {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn push(archive: &str, dest: &str, extra: &[&str]) {
+    must(
+        Command::new("skopeo")
+            .args([
+                "copy",
+                "--quiet",
+                "--all",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+            ])
+            .args(extra)
+            .arg(archive)
+            .arg(format!("docker://{dest}")),
+    );
+}
+
+fn skopeo_inspect(reference: &str, raw: bool) -> Value {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--tls-verify=false"]);
+    if raw {
+        cmd.arg("--raw");
+    }
+    serde_json::from_str(&must(cmd.arg(format!("docker://{reference}")))).unwrap()
+}
+
+/// The stored manifest of `name`, from the store's index.json.
+fn stored_manifest(root: &Path, name: &str) -> (String, Value) {
+    let index: Value = serde_json::from_slice(&fs::read(root.join("index.json")).unwrap()).unwrap();
+    let d = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["annotations"]["org.opencontainers.image.ref.name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {index}"))
+        .clone();
+    let digest = d["digest"].as_str().unwrap().to_string();
+    let path = root
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap());
+    (
+        digest,
+        serde_json::from_slice(&fs::read(path).unwrap()).unwrap(),
+    )
+}
+
+fn blob_count(root: &Path) -> usize {
+    fs::read_dir(root.join("blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn oci(archive: &Path) -> String {
+    format!("oci-archive:{}", archive.display())
+}
+
+#[test]
+fn pull_by_tag_and_by_digest_gives_what_skopeo_sees() {
+    let registry = Registry::start();
+    let bb = busybox();
+    let name = format!("{}/library/busybox:latest", registry.addr);
+    push(&oci(&bb.oci_archive), &name, &[]);
+    let tmp = TempDir::new("pull-tag");
+    let root = tmp.join("store");
+    assert_eq!(
+        pull_ok(&root, &["--insecure-loopback", &name]),
+        format!("Pulled image: {name}\n")
+    );
+    let (digest, manifest) = stored_manifest(&root, &name);
+    let seen = skopeo_inspect(&name, false);
+    assert_eq!(seen["Digest"], digest.as_str(), "manifest digest");
+    let layers: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    let seen_layers: Vec<&str> = seen["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(layers, seen_layers);
+    let raw = skopeo_inspect(&name, true);
+    assert_eq!(
+        manifest["config"]["digest"], raw["config"]["digest"],
+        "config digest"
+    );
+
+    // By digest, into a fresh store: same manifest, named with the digest.
+    let by_digest = format!("{}/library/busybox@{digest}", registry.addr);
+    let root2 = tmp.join("store2");
+    assert_eq!(
+        pull_ok(&root2, &["--insecure-loopback", &by_digest]),
+        format!("Pulled image: {by_digest}\n")
+    );
+    assert_eq!(stored_manifest(&root2, &by_digest).0, digest);
+    let images = String::from_utf8(
+        Command::new(podrun())
+            .arg("--root")
+            .arg(&root2)
+            .arg("images")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert!(
+        images.contains(&format!("{}/library/busybox", registry.addr)) && images.contains("<none>"),
+        "{images}"
+    );
+}
+
+#[test]
+fn pull_multi_platform_index_picks_the_platform() {
+    let registry = Registry::start();
+    let name = format!("{}/k8s/pause:{}", registry.addr, pause_version());
+    push(
+        &format!("{}:{}", oci(crate::image::image_archive()), pause_version()),
+        &name,
+        &[],
+    );
+    let index = skopeo_inspect(&name, true);
+    let tmp = TempDir::new("pull-platform");
+    for (platform, arch) in [
+        ("linux/amd64", "amd64"),
+        ("linux/arm64", "arm64"),
+        ("linux/arm/v7", "arm"),
+    ] {
+        let root = tmp.join(arch);
+        pull_ok(
+            &root,
+            &["--insecure-loopback", "--platform", platform, &name],
+        );
+        let (digest, manifest) = stored_manifest(&root, &name);
+        let entry = index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["digest"] == digest.as_str())
+            .expect("the stored manifest is one of the index's");
+        assert_eq!(entry["platform"]["architecture"], arch);
+        // The unpacked layer is that platform's pause.
+        let diff = manifest["layers"].as_array().unwrap().len();
+        assert_eq!(diff, 1);
+        let layer = fs::read_dir(root.join("layers"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        assert_eq!(
+            fs::read(layer.join("pause")).unwrap(),
+            fs::read(&pause_bins()[arch]).unwrap(),
+            "{arch}"
+        );
+    }
+    let out = pull(
+        &tmp.join("none"),
+        &["--insecure-loopback", "--platform", "linux/mips64", &name],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no image for linux/mips64") && err.contains("linux/riscv64"),
+        "{err}"
+    );
+}
+
+/// `busybox` resolves to docker.io/library/busybox:latest and, through a
+/// registries.conf mirror, is fetched from the loopback registry — after a
+/// first mirror that is down. The Pod YAML never changes.
+#[test]
+fn short_name_is_fetched_through_a_registries_conf_mirror() {
+    let registry = Registry::start();
+    push(
+        &oci(&busybox().oci_archive),
+        &format!("{}/library/busybox:latest", registry.addr),
+        &[],
+    );
+    let tmp = TempDir::new("pull-mirror");
+    let conf = tmp.join("registries.conf");
+    fs::write(
+        &conf,
+        format!(
+            "unqualified-search-registries = [\"docker.io\"]\n\
+             [[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n\
+             [[registry.mirror]]\nlocation = \"127.0.0.1:{}\"\ninsecure = true\n\
+             [[registry.mirror]]\nlocation = \"{}\"\ninsecure = true\n",
+            free_port(),
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let root = tmp.join("store");
+    let out = pull_ok(
+        &root,
+        &["--registries-conf", conf.to_str().unwrap(), "busybox"],
+    );
+    assert_eq!(out, "Pulled image: docker.io/library/busybox:latest\n");
+    let (digest, _) = stored_manifest(&root, "docker.io/library/busybox:latest");
+    assert_eq!(
+        skopeo_inspect(&format!("{}/library/busybox:latest", registry.addr), false)["Digest"],
+        digest.as_str()
+    );
+    // A registries.conf that is not TOML is named in the error.
+    fs::write(&conf, "[[registry]\n").unwrap();
+    let out = pull(
+        &root,
+        &["--registries-conf", conf.to_str().unwrap(), "busybox"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains(&format!("registries.conf {}", conf.display())));
+}
+
+#[test]
+fn basic_auth_from_an_auth_file() {
+    let registry = Registry::start_with_auth(Some(("alice", "s3cr3t")));
+    let name = format!("{}/private/busybox:1", registry.addr);
+    push(
+        &oci(&busybox().oci_archive),
+        &name,
+        &["--dest-creds", "alice:s3cr3t"],
+    );
+    let tmp = TempDir::new("pull-auth");
+    let root = tmp.join("store");
+    // No credentials: refused, and the error says where they would come from.
+    let empty = tmp.join("empty.json");
+    fs::write(&empty, r#"{"auths":{}}"#).unwrap();
+    let out = pull(
+        &root,
+        &[
+            "--insecure-loopback",
+            "--authfile",
+            empty.to_str().unwrap(),
+            &name,
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unauthorized") && err.contains("auth.json"),
+        "{err}"
+    );
+    // Wrong password: refused.
+    let bad = tmp.join("bad.json");
+    fs::write(
+        &bad,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"YWxpY2U6d3Jvbmc="}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let out = pull(
+        &root,
+        &[
+            "--insecure-loopback",
+            "--authfile",
+            bad.to_str().unwrap(),
+            &name,
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
+    // Right one (base64 of alice:s3cr3t), here through REGISTRY_AUTH_FILE.
+    let good = tmp.join("auth.json");
+    fs::write(
+        &good,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"YWxpY2U6czNjcjN0"}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let out = Command::new(podrun())
+        .arg("--root")
+        .arg(&root)
+        .args(["pull", "--quiet", "--insecure-loopback", &name])
+        .env("REGISTRY_AUTH_FILE", &good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(blob_count(&root), 3);
+}
+
+/// A registry serving a blob whose bytes do not match its digest: refused,
+/// named, and nothing kept.
+#[test]
+fn registry_blob_with_the_wrong_content_is_refused() {
+    let registry = Registry::start();
+    let name = format!("{}/library/busybox:latest", registry.addr);
+    push(&oci(&busybox().oci_archive), &name, &[]);
+    let layer = skopeo_inspect(&name, false)["Layers"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hex = layer.strip_prefix("sha256:").unwrap();
+    let data: PathBuf = registry.dir.join(&format!(
+        "data/docker/registry/v2/blobs/sha256/{}/{hex}/data",
+        &hex[..2]
+    ));
+    let mut bytes = fs::read(&data).unwrap();
+    let n = bytes.len() / 3;
+    bytes[n] ^= 0x55;
+    fs::write(&data, bytes).unwrap();
+    let tmp = TempDir::new("pull-tamper");
+    let root = tmp.join("store");
+    let out = pull(&root, &["--insecure-loopback", &name]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&layer) && err.contains("does not match its digest"),
+        "{err}"
+    );
+    assert_eq!(blob_count(&root), 0, "nothing kept");
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    assert_eq!(fs::read_dir(root.join("layers")).unwrap().count(), 0);
+}
+
+#[test]
+fn plain_http_needs_insecure_loopback_or_an_insecure_registry() {
+    let registry = Registry::start();
+    let name = format!("{}/library/busybox:latest", registry.addr);
+    push(&oci(&busybox().oci_archive), &name, &[]);
+    let tmp = TempDir::new("pull-http");
+    let out = pull(&tmp.join("store"), &[&name]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("https://") && err.contains("--insecure-loopback"),
+        "{err}"
+    );
+    // Marked insecure in registries.conf, it works.
+    let conf = tmp.join("registries.conf");
+    fs::write(
+        &conf,
+        format!(
+            "[[registry]]\nlocation = \"{}\"\ninsecure = true\n",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    pull_ok(
+        &tmp.join("store"),
+        &["--registries-conf", conf.to_str().unwrap(), &name],
+    );
+    // A tag that is not there is a clear 404.
+    let out = pull(
+        &tmp.join("store"),
+        &[
+            "--insecure-loopback",
+            &format!("{}/library/busybox:nope", registry.addr),
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("404 not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
