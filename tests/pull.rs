@@ -394,3 +394,35 @@ fn plain_http_needs_insecure_loopback_or_an_insecure_registry() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A progress bar on a terminal (run under `script`, which gives the
+/// command a pty); none when stderr is not a terminal.
+#[test]
+fn progress_bar_only_on_a_terminal() {
+    let registry = Registry::start();
+    let name = format!("{}/library/busybox:latest", registry.addr);
+    push(&oci(&busybox().oci_archive), &name, &[]);
+    let tmp = TempDir::new("pull-progress");
+    let cmd = format!(
+        "{} --root {} pull --insecure-loopback {name}",
+        podrun().display(),
+        tmp.join("tty").display()
+    );
+    let out = must(Command::new("script").args(["-qec", &cmd, "/dev/null"]));
+    assert!(
+        out.contains("Copying blob") && out.contains(" MB") && out.contains('='),
+        "{out:?}"
+    );
+    let out = Command::new(podrun())
+        .arg("--root")
+        .arg(tmp.join("pipe"))
+        .args(["pull", "--insecure-loopback", &name])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "quiet when not a terminal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
