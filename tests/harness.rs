@@ -422,11 +422,7 @@ impl Registry {
     /// With `Some((user, password))` the registry requires basic auth
     /// (an htpasswd file made with apache2-utils' htpasswd).
     pub fn start_with_auth(user: Option<(&str, &str)>) -> Registry {
-        require_root();
         let dir = TempDir::new("registry");
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let config = dir.join("config.yml");
         let mut auth = String::new();
         if let Some((u, p)) = user {
             let line = must(Command::new("htpasswd").args(["-Bbn", u, p]));
@@ -436,6 +432,16 @@ impl Registry {
                 dir.join("htpasswd").display()
             );
         }
+        Registry::start_in(dir, &auth)
+    }
+
+    /// A registry in `dir` whose config ends with `extra` (YAML).
+    pub fn start_in(dir: TempDir, extra: &str) -> Registry {
+        require_root();
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.join("config.yml");
+        let auth = extra;
         fs::write(
             &config,
             format!(

@@ -10,24 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn pull(root: &Path, args: &[&str]) -> Output {
-    Command::new(podrun())
-        .arg("--root")
-        .arg(root)
-        .arg("pull")
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .unwrap()
+    let mut all = vec!["pull", "--quiet"];
+    all.extend(args);
+    crate::store::run(root, &all)
 }
 
 fn pull_ok(root: &Path, args: &[&str]) -> String {
-    let out = pull(root, args);
-    assert!(
-        out.status.success(),
-        "podrun pull {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let mut all = vec!["pull", "--quiet"];
+    all.extend(args);
+    crate::store::ok(root, &all)
 }
 
 fn push(archive: &str, dest: &str, extra: &[&str]) {
@@ -424,5 +415,222 @@ fn progress_bar_only_on_a_terminal() {
         out.stderr.is_empty(),
         "quiet when not a terminal: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Docker v2 schema 2 manifests (what skopeo pushes from a docker-archive)
+/// are pulled as well as OCI ones, and kept as they are.
+#[test]
+fn docker_schema2_manifests_are_pulled() {
+    let registry = Registry::start();
+    let name = format!("{}/library/busybox:v2s2", registry.addr);
+    push(
+        &format!("docker-archive:{}", busybox().docker_archive.display()),
+        &name,
+        &[],
+    );
+    let raw = skopeo_inspect(&name, true);
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let tmp = TempDir::new("pull-v2s2");
+    let root = tmp.join("store");
+    pull_ok(&root, &["--insecure-loopback", &name]);
+    let (digest, manifest) = stored_manifest(&root, &name);
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(skopeo_inspect(&name, false)["Digest"], digest.as_str());
+    let layer = fs::read_dir(root.join("layers"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        fs::read(layer.join("bin/busybox")).unwrap(),
+        fs::read("/bin/busybox").unwrap()
+    );
+}
+
+/// Four pulls of the same image into one store at once: all succeed, one
+/// image, every blob intact, nothing left in staging.
+#[test]
+fn concurrent_pulls_of_the_same_image_do_not_corrupt_the_store() {
+    let registry = Registry::start();
+    let name = format!("{}/library/busybox:latest", registry.addr);
+    push(&oci(&busybox().oci_archive), &name, &[]);
+    let tmp = TempDir::new("pull-concurrent");
+    let root = tmp.join("store");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(podrun())
+                .arg("--root")
+                .arg(&root)
+                .args(["pull", "--quiet", "--insecure-loopback", &name])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    assert_eq!(
+        stored_manifest(&root, &name).0,
+        skopeo_inspect(&name, false)["Digest"].as_str().unwrap()
+    );
+    for b in fs::read_dir(root.join("blobs/sha256")).unwrap() {
+        let b = b.unwrap();
+        let sum = must(Command::new("sha256sum").arg(b.path()));
+        assert!(
+            sum.starts_with(&*b.file_name().to_string_lossy()),
+            "blob {:?} intact",
+            b.file_name()
+        );
+    }
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+}
+
+/// A pull killed at any moment leaves either the whole image or none of it.
+#[test]
+fn killed_pull_leaves_nothing_half_visible() {
+    let registry = Registry::start();
+    let name = format!("{}/library/busybox:latest", registry.addr);
+    push(&oci(&busybox().oci_archive), &name, &[]);
+    let tmp = TempDir::new("pull-killed");
+    let root = tmp.join("store");
+    for delay_ms in [0u64, 10, 30, 80] {
+        let mut child = Command::new(podrun())
+            .arg("--root")
+            .arg(&root)
+            .args(["pull", "--quiet", "--insecure-loopback", &name])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let images = crate::store::ok(&root, &["images"]);
+        if images.contains("busybox") {
+            assert!(
+                fs::read_dir(root.join("layers")).unwrap().count() >= 1,
+                "named means unpacked"
+            );
+            crate::store::ok(&root, &["rmi", &name]);
+        }
+        let _ = crate::store::run(&root, &["rmi", "no-such-image"]);
+        assert_eq!(
+            fs::read_dir(root.join("tmp")).unwrap().count(),
+            0,
+            "after {delay_ms} ms"
+        );
+    }
+}
+
+/// The distribution token flow (what Harbor, GitLab, Docker Hub and most
+/// mirrors use): the registry answers 401 with a Bearer challenge, podrun
+/// asks the token service (tests/token_server.py, on 127.0.0.1) with the
+/// auth file's credentials, and pulls with the token.
+#[test]
+fn bearer_token_auth_from_an_auth_file() {
+    let dir = TempDir::new("registry-token");
+    let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+    must(
+        Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=test-token",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert),
+    );
+    let token_port = free_port();
+    let server = Command::new("python3")
+        .arg(workspace_root().join("tests/token_server.py"))
+        .arg(token_port.to_string())
+        .args([&key, &cert])
+        .args(["bob", "hunter2"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 tests/token_server.py");
+    let _server = Guard(server);
+    assert!(wait_until(std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", token_port)).is_ok()
+    }));
+    let extra = format!(
+        "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: test-registry\n    \
+         issuer: test-issuer\n    rootcertbundle: {}\n",
+        cert.display()
+    );
+    let registry = Registry::start_in(dir, &extra);
+    let name = format!("{}/library/busybox:latest", registry.addr);
+    push(
+        &oci(&busybox().oci_archive),
+        &name,
+        &["--dest-creds", "bob:hunter2"],
+    );
+
+    let tmp = TempDir::new("pull-token");
+    let root = tmp.join("store");
+    let empty = tmp.join("empty.json");
+    fs::write(&empty, r#"{"auths":{}}"#).unwrap();
+    let out = pull(
+        &root,
+        &[
+            "--insecure-loopback",
+            "--authfile",
+            empty.to_str().unwrap(),
+            &name,
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("token service refused"), "{err}");
+    let auth = tmp.join("auth.json");
+    // base64("bob:hunter2")
+    fs::write(
+        &auth,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"Ym9iOmh1bnRlcjI="}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    pull_ok(
+        &root,
+        &[
+            "--insecure-loopback",
+            "--authfile",
+            auth.to_str().unwrap(),
+            &name,
+        ],
+    );
+    assert_eq!(
+        stored_manifest(&root, &name).0,
+        must(
+            Command::new("skopeo")
+                .args([
+                    "inspect",
+                    "--tls-verify=false",
+                    "--creds",
+                    "bob:hunter2",
+                    "--format",
+                    "{{.Digest}}"
+                ])
+                .arg(format!("docker://{name}"))
+        )
+        .trim()
     );
 }

@@ -24,7 +24,7 @@ pub fn podrun() -> &'static Path {
     })
 }
 
-fn run(root: &Path, args: &[&str]) -> Output {
+pub fn run(root: &Path, args: &[&str]) -> Output {
     Command::new(podrun())
         .arg("--root")
         .arg(root)
@@ -33,7 +33,7 @@ fn run(root: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok(root: &Path, args: &[&str]) -> String {
+pub fn ok(root: &Path, args: &[&str]) -> String {
     let out = run(root, args);
     assert!(
         out.status.success(),

@@ -98,7 +98,8 @@ impl Platform {
         })
     }
 
-    fn matches(&self, d: &Descriptor) -> bool {
+    /// Whether an index entry serves this platform.
+    pub fn matches(&self, d: &Descriptor) -> bool {
         let Some(p) = d.platform() else { return false };
         p.os().to_string() == self.os
             && p.architecture().to_string() == self.architecture
@@ -428,27 +429,33 @@ fn resolve_manifest(
     match chosen {
         Some(m) => resolve_manifest(input, &m.clone(), platform, what, depth + 1),
         None => {
-            let available: Vec<String> = index
-                .manifests()
-                .iter()
-                .filter_map(|m| m.platform().as_ref())
-                .map(|p| {
-                    let v = p
-                        .variant()
-                        .as_ref()
-                        .map(|v| format!("/{v}"))
-                        .unwrap_or_default();
-                    format!("{}/{}{v}", p.os(), p.architecture())
-                })
-                .collect();
+            let available = platforms_of(&index);
             Err(LoadError::NoPlatform {
                 path: input.origin.to_path_buf(),
                 what: what.to_owned(),
                 platform: platform.to_string(),
-                available: available.join(", "),
+                available,
             })
         }
     }
+}
+
+/// The platforms an index offers, as `os/arch[/variant], ...` (for errors).
+pub fn platforms_of(index: &ImageIndex) -> String {
+    let names: Vec<String> = index
+        .manifests()
+        .iter()
+        .filter_map(|m| m.platform().as_ref())
+        .map(|p| {
+            let v = p
+                .variant()
+                .as_ref()
+                .map(|v| format!("/{v}"))
+                .unwrap_or_default();
+            format!("{}/{}{v}", p.os(), p.architecture())
+        })
+        .collect();
+    names.join(", ")
 }
 
 /// The name an image gets: the full reference in `ref.name`, or for a bare

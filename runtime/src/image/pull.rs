@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use super::layout::sha256;
-use super::load::Platform;
+use super::load::{platforms_of, Platform};
 use super::reference::Reference;
 use super::registry::{Client, Endpoint, Fetched, RegistriesConf, RegistryError};
 use super::store::{Store, StoreError, WriteLock};
@@ -114,29 +114,20 @@ impl Puller<'_> {
         let (manifest_bytes, manifest_digest) = if is_index_type(&media_type, &bytes) {
             let index: ImageIndex = serde_json::from_slice(&bytes)
                 .map_err(|e| invalid(&format!("image index {wanted}"), e.to_string()))?;
-            let chosen = choose(&index, &self.platform).ok_or_else(|| {
-                let have: Vec<String> = index
-                    .manifests()
-                    .iter()
-                    .filter_map(|m| m.platform().as_ref())
-                    .map(|p| {
-                        let v = p
-                            .variant()
-                            .as_ref()
-                            .map(|v| format!("/{v}"))
-                            .unwrap_or_default();
-                        format!("{}/{}{v}", p.os(), p.architecture())
-                    })
-                    .collect();
-                invalid(
-                    &format!("image index {wanted}"),
-                    format!(
-                        "no image for {} (it has: {})",
-                        self.platform,
-                        have.join(", ")
-                    ),
-                )
-            })?;
+            let chosen = index
+                .manifests()
+                .iter()
+                .find(|d| self.platform.matches(d))
+                .ok_or_else(|| {
+                    invalid(
+                        &format!("image index {wanted}"),
+                        format!(
+                            "no image for {} (it has: {})",
+                            self.platform,
+                            platforms_of(&index)
+                        ),
+                    )
+                })?;
             let digest = chosen.digest().to_string();
             let fetched = session.manifest(&digest).map_err(reg_err)?;
             let (bytes, _) = read_manifest(fetched, Some(&digest))
@@ -218,20 +209,6 @@ fn is_index_type(media_type: &str, bytes: &[u8]) -> bool {
     }
     // Some registries answer with a generic type: look inside.
     serde_json::from_slice::<serde_json::Value>(bytes).is_ok_and(|v| v.get("manifests").is_some())
-}
-
-fn choose<'i>(index: &'i ImageIndex, platform: &Platform) -> Option<&'i Descriptor> {
-    let fits = |d: &&Descriptor| {
-        d.platform().as_ref().is_some_and(|p| {
-            p.os().to_string() == platform.os
-                && p.architecture().to_string() == platform.architecture
-                && match (&platform.variant, p.variant()) {
-                    (Some(w), Some(h)) => w == h,
-                    _ => true,
-                }
-        })
-    };
-    index.manifests().iter().find(fits)
 }
 
 /// Reads a manifest body (bounded) and checks it: against `digest` when the
