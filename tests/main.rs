@@ -3,6 +3,7 @@
 
 mod image;
 mod pause;
+mod pod_validate;
 mod pull;
 mod runtimes;
 mod store;

@@ -7,4 +7,5 @@
 #![deny(unsafe_code)]
 
 pub mod image;
+pub mod pod;
 pub mod sys;

@@ -10,6 +10,7 @@ use podrun::image::pull::Puller;
 use podrun::image::reference::Reference;
 use podrun::image::registry::{Auth, Client, RegistriesConf};
 use podrun::image::store::{Store, DEFAULT_ROOT};
+use podrun::pod::{self, Mode};
 
 #[derive(Parser)]
 #[command(
@@ -62,12 +63,24 @@ enum Command {
         /// The image, as a reference (busybox, docker.io/library/busybox:latest, NAME@sha256:...).
         image: String,
     },
+    /// Check a Pod file as `run` would: print every problem, exit 2 if refused.
+    Validate {
+        /// The Pod YAML (apiVersion: v1, kind: Pod).
+        pod: PathBuf,
+        /// Fields podrun does not implement: refuse the Pod (strict), print
+        /// warnings and accept it (warn), or accept it silently (ignore).
+        #[arg(long, value_name = "strict|warn|ignore", default_value_t = Mode::Strict)]
+        validate: Mode,
+    },
 }
+
+/// A refused Pod, like a bad command line, exits 2.
+const REFUSED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("podrun: {err}");
             ExitCode::FAILURE
@@ -75,7 +88,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Load { input, platform } => {
             let platform = match platform {
@@ -145,8 +158,26 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             let removed = store.remove(&lock, &reference)?;
             println!("Untagged: {}", removed.reference);
         }
+        Command::Validate { pod, validate } => {
+            let file = pod.display().to_string();
+            let text = std::fs::read_to_string(&pod).map_err(|e| format!("{file}: {e}"))?;
+            match pod::from_yaml(&text, validate) {
+                Ok(valid) => {
+                    for w in valid.warnings() {
+                        eprintln!("podrun: {}", w.in_file(&file));
+                    }
+                    println!("{file}: Pod {:?} is valid", valid.name());
+                }
+                Err(refused) => {
+                    for d in &refused.diagnostics {
+                        eprintln!("podrun: {}", d.in_file(&file));
+                    }
+                    return Ok(ExitCode::from(REFUSED));
+                }
+            }
+        }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_platform(p: Option<String>) -> Result<Platform, String> {
