@@ -23,7 +23,6 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
 use oci_spec::image::{
     Descriptor, ImageConfiguration, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType,
 };
@@ -45,7 +44,7 @@ pub enum StoreError {
         source: io::Error,
     },
     #[error("image store {root}: locked by another podrun that does not let go ({source})")]
-    Lock { root: PathBuf, source: nix::Error },
+    Lock { root: PathBuf, source: io::Error },
     #[error("blob {digest}: content does not match its digest (got {got}); refused")]
     DigestMismatch { digest: String, got: String },
     #[error("blob {digest}: size is {got} bytes, the descriptor says {want}; refused")]
@@ -105,7 +104,7 @@ pub struct Store {
 
 /// Held while writing; dropping it releases the lock.
 pub struct WriteLock {
-    _lock: Flock<fs::File>,
+    _lock: crate::sys::FileLock,
 }
 
 impl Store {
@@ -134,11 +133,10 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(io_err(&path, "open lock file"))?;
-        let lock =
-            Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, source)| StoreError::Lock {
-                root: self.root.clone(),
-                source,
-            })?;
+        let lock = crate::sys::lock_exclusive(file).map_err(|source| StoreError::Lock {
+            root: self.root.clone(),
+            source,
+        })?;
         // We hold the lock: anything in tmp/ belongs to a writer that died.
         let tmp = self.root.join("tmp");
         for e in fs::read_dir(&tmp)

@@ -352,3 +352,21 @@ pub fn dev_major(dev: u64) -> u64 {
 pub fn dev_minor(dev: u64) -> u64 {
     stat::minor(dev)
 }
+
+// ---------------------------------------------------------------------------
+// Locks
+// ---------------------------------------------------------------------------
+
+/// An exclusive `flock` on a file, held until dropped.
+pub struct FileLock {
+    _lock: fcntl::Flock<File>,
+}
+
+/// Blocks until `file` is exclusively locked. The lock is the open file
+/// description's: it ends when this value (and the file) is dropped, or
+/// when the process dies, so a killed holder never leaves it stuck.
+pub fn lock_exclusive(file: File) -> io::Result<FileLock> {
+    fcntl::Flock::lock(file, fcntl::FlockArg::LockExclusive)
+        .map(|lock| FileLock { _lock: lock })
+        .map_err(|(_, errno)| io::Error::from(errno))
+}
