@@ -349,6 +349,11 @@ fn tampered_blob_is_refused_and_nothing_is_kept() {
     fs::write(&stored, m).unwrap();
     let out = run(&root, &["images"]);
     let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("localhost/pause-image") && err.contains("does not match its digest"),
+        "the damaged blob is named: {err}"
+    );
     assert!(
         text.contains("localhost/pause-image") && text.contains(" ?"),
         "size unknown for a damaged image: {text}"

@@ -7,5 +7,6 @@
 #![deny(unsafe_code)]
 
 pub mod image;
+pub mod plan;
 pub mod pod;
 pub mod sys;

@@ -139,9 +139,13 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 let r = Reference::parse(&image.reference)?;
                 let digest = image.manifest.digest().to_string();
                 let short = &digest[..digest.len().min(19)];
+                // A damaged image is listed (so it can be removed) and named.
                 let size = image_size(&store, &digest)
                     .map(human)
-                    .unwrap_or_else(|_| "?".into());
+                    .unwrap_or_else(|err| {
+                        eprintln!("podrun: image {}: {err}", image.reference);
+                        "?".into()
+                    });
                 println!(
                     "{:<40} {:<16} {:<20} {:>10}",
                     r.name(),
