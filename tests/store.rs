@@ -385,6 +385,11 @@ fn bad_input_files_are_named_in_the_error() {
 /// tarfile code that adds members to `t`), built with Python's tarfile
 /// (which, unlike Rust's tar crate, writes any name it is given).
 fn layout_with_layer(dir: &Path, tar_py: &str) {
+    layout_with_layer_and_diff_id(dir, tar_py, None)
+}
+
+/// As `layout_with_layer`, with the config's diff id replaced by `diff_id`.
+fn layout_with_layer_and_diff_id(dir: &Path, tar_py: &str, diff_id: Option<&str>) {
     let script = format!(
         r#"
 import gzip, hashlib, io, json, os, tarfile, sys
@@ -402,7 +407,8 @@ t = tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT)
 {tar_py}
 t.close()
 layer = raw.getvalue()
-cfg = put(json.dumps({{"architecture": "amd64", "os": "linux", "rootfs": {{"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}}}).encode())
+diff = sys.argv[2] if len(sys.argv) > 2 else "sha256:" + hashlib.sha256(layer).hexdigest()
+cfg = put(json.dumps({{"architecture": "amd64", "os": "linux", "rootfs": {{"type": "layers", "diff_ids": [diff]}}}}).encode())
 lay = put(gzip.compress(layer, mtime=0))
 man = put(json.dumps({{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
     "config": dict(cfg, mediaType="application/vnd.oci.image.config.v1+json"),
@@ -413,7 +419,12 @@ open(d + "/index.json", "w").write(json.dumps({{"schemaVersion": 2, "manifests":
     annotations={{"org.opencontainers.image.ref.name": "localhost/evil:1"}})]}}))
 "#
     );
-    must(Command::new("python3").arg("-c").arg(script).arg(dir));
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(script).arg(dir);
+    if let Some(d) = diff_id {
+        cmd.arg(d);
+    }
+    must(&mut cmd);
 }
 
 /// Malicious layers loaded through the real command: each is refused with
@@ -559,4 +570,127 @@ fn killed_load_leaves_nothing_half_visible() {
         let _ = run(&root, &["rmi", "no-such-image"]);
         assert!(tmp_is_empty(&root), "after {delay_ms} ms");
     }
+}
+
+/// Regression: a config whose diff id was "sha256:../../../../etc" made the
+/// store skip unpacking and verification and hand out the host's /etc as
+/// a layer directory. A diff id must be a digest.
+#[test]
+fn diff_id_that_is_a_path_is_refused() {
+    let tmp = TempDir::new("store-diffid");
+    let layout = tmp.join("layout");
+    layout_with_layer_and_diff_id(
+        &layout,
+        "member('ok')",
+        Some("sha256:../../../../../../../../etc"),
+    );
+    let root = tmp.join("store");
+    let out = run(&root, &["load", layout.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a sha256 digest"), "{err}");
+    assert_eq!(ok(&root, &["images"]).lines().count(), 1, "no image named");
+    assert_eq!(blob_count(&root), 0);
+}
+
+/// Regression: a repeated archive entry reused a staged file's name and
+/// moved unverified bytes into the store. Now the later entry wins, as
+/// with `tar -r`, and the load succeeds.
+#[test]
+fn repeated_archive_entries_load_like_tar_reads_them() {
+    let bb = busybox();
+    let tmp = TempDir::new("store-dup");
+    let dup = tmp.join("dup.tar");
+    let script = r#"
+import sys, tarfile
+src = tarfile.open(sys.argv[1]); out = tarfile.open(sys.argv[2], "w")
+members = [(m, src.extractfile(m).read() if m.isfile() else None) for m in src.getmembers()]
+import io
+for m, data in members + [x for x in members if x[0].name.endswith(".json") and x[0].name != "manifest.json"]:
+    out.addfile(m, io.BytesIO(data) if data is not None else None)
+out.close()
+"#;
+    must(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&bb.docker_archive)
+            .arg(&dup),
+    );
+    let root = tmp.join("store");
+    let out = ok(&root, &["load", dup.to_str().unwrap()]);
+    assert!(out.contains("docker.io/library/busybox:latest"), "{out}");
+    for b in fs::read_dir(root.join("blobs/sha256")).unwrap() {
+        let b = b.unwrap();
+        let sum = must(Command::new("sha256sum").arg(b.path()));
+        assert!(
+            sum.starts_with(&*b.file_name().to_string_lossy()),
+            "blob {:?} intact",
+            b.file_name()
+        );
+    }
+}
+
+/// Regression: in an input with two images, a failure in the second left
+/// the first named, taking the name (and then, through garbage collection,
+/// the content) from the image that had it. Now nothing is named unless
+/// every image of the input made it.
+#[test]
+fn failed_load_names_nothing_and_keeps_the_old_image() {
+    let tmp = TempDir::new("store-atomic");
+    let root = tmp.join("store");
+    let archive = crate::image::image_archive();
+    ok(&root, &["load", archive.to_str().unwrap()]);
+    let before = ok(&root, &["images"]);
+    let blobs_before = blob_count(&root);
+    // The same layout (named like the archive, so its image gets the name
+    // already stored) with a second image whose manifest is missing.
+    let layout = tmp.join("pause-image");
+    must(
+        Command::new("cp")
+            .arg("-a")
+            .arg(crate::image::image_layout())
+            .arg(&layout),
+    );
+    let index_path = layout.join("index.json");
+    let mut index: Value = serde_json::from_slice(&fs::read(&index_path).unwrap()).unwrap();
+    let mut broken = index["manifests"][0].clone();
+    broken["digest"] = Value::String(format!("sha256:{}", "0".repeat(64)));
+    broken["mediaType"] = Value::String("application/vnd.oci.image.manifest.v1+json".into());
+    broken["annotations"]["org.opencontainers.image.ref.name"] =
+        Value::String("localhost/broken:1".into());
+    index["manifests"].as_array_mut().unwrap().push(broken);
+    fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+    let out = run(
+        &root,
+        &[
+            "load",
+            "--platform",
+            "linux/arm64",
+            layout.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not hold"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        ok(&root, &["images"]),
+        before,
+        "the stored image keeps its name"
+    );
+    assert_eq!(blob_count(&root), blobs_before, "and its content");
+    let info: Value =
+        serde_json::from_str(&must(Command::new("skopeo").arg("inspect").arg(format!(
+            "oci:{}:localhost/pause-image:{}",
+            root.display(),
+            pause_version()
+        ))))
+        .unwrap();
+    assert_eq!(
+        info["Architecture"], "amd64",
+        "not replaced by the arm64 image of the failed load"
+    );
 }

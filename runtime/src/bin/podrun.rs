@@ -125,9 +125,11 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 progress: !quiet,
             };
             let result = puller.pull(&reference);
-            // Whatever a failed pull moved in is named by no image.
-            store.collect_garbage(&lock)?;
+            // Whatever a failed pull moved in is named by no image; the
+            // pull's own error, if any, is the one to report.
+            let gc = store.collect_garbage(&lock);
             println!("Pulled image: {}", result?);
+            gc?;
         }
         Command::Images => {
             let store = Store::open(&cli.root)?;

@@ -56,6 +56,10 @@ pub enum LoadError {
 
 type Result<T> = std::result::Result<T, LoadError>;
 
+/// JSON documents (index.json, manifests, configs) are read whole; no real
+/// one comes near this.
+const MAX_DOCUMENT: u64 = 4 << 20;
+
 /// The platform images are chosen for (default: this machine's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Platform {
@@ -136,6 +140,9 @@ struct Input<'a> {
     store: &'a Store,
     /// For an OCI layout directory, blobs are staged on demand from here.
     layout_dir: Option<PathBuf>,
+    /// Names staged files; not `files.len()`, which a repeated archive
+    /// entry (the later one wins, as with `tar -r`) does not grow.
+    next: usize,
 }
 
 /// Loads every image `path` holds; returns the names given to them.
@@ -156,6 +163,7 @@ pub fn load(
         staging,
         store,
         layout_dir: None,
+        next: 0,
     };
     if path.is_dir() {
         input.layout_dir = Some(path.to_path_buf());
@@ -218,10 +226,22 @@ pub fn load(
                 .to_string_lossy()
                 .trim_start_matches("./")
                 .to_owned();
-            // Blobs are checked against the digest their name claims.
-            let expected = name
-                .strip_prefix("blobs/sha256/")
-                .map(|hex| format!("sha256:{hex}"));
+            // Blobs are checked against the digest their name claims; a
+            // name that is not a digest is refused, never used as a path.
+            let expected = match name.strip_prefix("blobs/sha256/") {
+                Some(hex) => {
+                    let digest = format!("sha256:{hex}");
+                    if super::store::sha256_hex(&digest).is_none() {
+                        return Err(LoadError::Invalid {
+                            path: path.to_path_buf(),
+                            what: format!("archive entry {name:?}"),
+                            why: "a blob's name must be its sha256 digest".into(),
+                        });
+                    }
+                    Some(digest)
+                }
+                None => None,
+            };
             let size = entry.header().size().ok();
             input.stage(&name, entry, expected.map(|d| (d, size)))?;
         }
@@ -268,7 +288,8 @@ impl Input<'_> {
             path: origin.clone(),
             source,
         };
-        let n = self.files.len();
+        let n = self.next;
+        self.next += 1;
         let path = self.staging.dir.join(format!("file-{n}"));
         let mut hashing = super::store::HashingReader::new(reader);
         let (staged, digest, size) = match expected {
@@ -309,6 +330,13 @@ impl Input<'_> {
             what: "the archive".into(),
             digest: name.to_owned(),
         })?;
+        if staged.size > MAX_DOCUMENT {
+            return Err(LoadError::Invalid {
+                path: self.origin.to_path_buf(),
+                what: name.to_owned(),
+                why: format!("larger than {MAX_DOCUMENT} bytes"),
+            });
+        }
         let bytes = fs::read(&staged.path).map_err(|source| LoadError::Read {
             path: staged.path.clone(),
             source,
@@ -327,7 +355,15 @@ impl Input<'_> {
             "blobs/sha256/{}",
             digest.strip_prefix("sha256:").unwrap_or(digest)
         );
-        if self.files.contains_key(&name) {
+        if let Some(staged) = self.files.get(&name) {
+            // Staged under its digest already; the size must agree too.
+            if let Some(want) = size.filter(|&w| w != staged.size) {
+                return Err(LoadError::Invalid {
+                    path: self.origin.to_path_buf(),
+                    what: format!("{what} blob {digest}"),
+                    why: format!("it is {} bytes, the descriptor says {want}", staged.size),
+                });
+            }
             return Ok(());
         }
         if let Some(dir) = self.layout_dir.clone() {
@@ -352,6 +388,13 @@ impl Input<'_> {
 
     fn blob_json<T: for<'de> Deserialize<'de>>(&mut self, d: &Descriptor, what: &str) -> Result<T> {
         let digest = d.digest().to_string();
+        if d.size() > MAX_DOCUMENT {
+            return Err(LoadError::Invalid {
+                path: self.origin.to_path_buf(),
+                what: format!("{what} {digest}"),
+                why: format!("a JSON document larger than {MAX_DOCUMENT} bytes"),
+            });
+        }
         self.need_blob(&digest, Some(d.size()), what)?;
         let name = format!(
             "blobs/sha256/{}",
@@ -474,7 +517,7 @@ fn image_name(origin: &Path, ref_name: &str) -> std::result::Result<Reference, S
 
 fn load_oci(input: &mut Input, lock: &WriteLock, platform: &Platform) -> Result<Vec<String>> {
     let index: ImageIndex = input.json("index.json")?;
-    let mut names = Vec::new();
+    let mut ready = Vec::new();
     for (i, d) in index.manifests().iter().enumerate() {
         let what = format!("index.json manifests[{i}]");
         let ref_name = d
@@ -513,18 +556,33 @@ fn load_oci(input: &mut Input, lock: &WriteLock, platform: &Platform) -> Result<
             .store
             .unpack_layers(lock, &name, desc.digest().as_ref())
             .map_err(input.err_store())?;
-        input
-            .store
-            .tag(lock, &reference, &desc)
-            .map_err(input.err_store())?;
-        names.push(name);
+        ready.push((reference, desc));
     }
-    if names.is_empty() {
+    if ready.is_empty() {
         return Err(LoadError::Invalid {
             path: input.origin.to_path_buf(),
             what: "index.json".into(),
             why: format!("names no image (no {REF_NAME} annotation)"),
         });
+    }
+    tag_all(input, lock, ready)
+}
+
+/// Names the images only once every image of the input is in the store
+/// and unpacked: a load that fails half-way names nothing, and in
+/// particular does not take a name away from the image that had it.
+fn tag_all(
+    input: &Input,
+    lock: &WriteLock,
+    ready: Vec<(Reference, Descriptor)>,
+) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for (reference, desc) in ready {
+        input
+            .store
+            .tag(lock, &reference, &desc)
+            .map_err(input.err_store())?;
+        names.push(reference.to_string());
     }
     Ok(names)
 }
@@ -540,7 +598,7 @@ struct DockerManifestEntry {
 
 fn load_docker(input: &mut Input, lock: &WriteLock) -> Result<Vec<String>> {
     let entries: Vec<DockerManifestEntry> = input.json("manifest.json")?;
-    let mut names = Vec::new();
+    let mut ready = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         let what = format!("manifest.json[{i}]");
         let staged = |name: &str| {
@@ -626,12 +684,8 @@ fn load_docker(input: &mut Input, lock: &WriteLock) -> Result<Vec<String>> {
                 .store
                 .unpack_layers(lock, &name, &manifest_digest)
                 .map_err(input.err_store())?;
-            input
-                .store
-                .tag(lock, &reference, &desc)
-                .map_err(input.err_store())?;
-            names.push(name);
+            ready.push((reference, desc.clone()));
         }
     }
-    Ok(names)
+    tag_all(input, lock, ready)
 }

@@ -361,7 +361,10 @@ application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json";
 
 pub struct Client {
+    /// HTTPS only, redirects included: for registries that must use TLS.
     agent: ureq::Agent,
+    /// May follow plain HTTP: only for insecure or loopback registries.
+    agent_http: ureq::Agent,
     auth: Auth,
     /// Plain HTTP to 127.0.0.0/8, ::1 and localhost is allowed.
     pub insecure_loopback: bool,
@@ -371,6 +374,8 @@ pub struct Client {
 /// bearer token it earned.
 pub struct Session<'a> {
     client: &'a Client,
+    agent: &'a ureq::Agent,
+    allow_http: bool,
     pub endpoint: Endpoint,
     base: String,
     authorization: Option<String>,
@@ -385,19 +390,27 @@ pub struct Fetched {
 
 impl Client {
     pub fn new(auth: Auth, insecure_loopback: bool) -> Client {
-        let config = ureq::Agent::config_builder()
-            // We look at every status ourselves (401 starts authentication).
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                    .build(),
-            )
-            .user_agent(concat!("podrun/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let agent = |https_only: bool| -> ureq::Agent {
+            ureq::Agent::config_builder()
+                // We look at every status ourselves (401 starts authentication).
+                .http_status_as_error(false)
+                .https_only(https_only)
+                .timeout_connect(Some(Duration::from_secs(30)))
+                // A registry that stops answering must not hold the store's
+                // lock for ever; bodies may take long, but not to start.
+                .timeout_recv_response(Some(Duration::from_secs(120)))
+                .tls_config(
+                    ureq::tls::TlsConfig::builder()
+                        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                        .build(),
+                )
+                .user_agent(concat!("podrun/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into()
+        };
         Client {
-            agent: config.into(),
+            agent: agent(true),
+            agent_http: agent(false),
             auth,
             insecure_loopback,
         }
@@ -420,14 +433,22 @@ impl Client {
         } else {
             &["https"]
         };
+        let allow_http = self.may_use_http(endpoint);
+        let agent = if allow_http {
+            &self.agent_http
+        } else {
+            &self.agent
+        };
         let mut last = None;
         for scheme in schemes {
             let base = format!("{scheme}://{host}");
             let url = format!("{base}/v2/");
-            match self.agent.get(&url).call() {
+            match agent.get(&url).call() {
                 Ok(_) => {
                     return Ok(Session {
                         client: self,
+                        agent,
+                        allow_http,
                         endpoint: endpoint.clone(),
                         base,
                         authorization: None,
@@ -478,7 +499,7 @@ impl Session<'_> {
     fn get(&mut self, path: &str, accept: Option<&str>) -> Result<Fetched> {
         let url = format!("{}{path}", self.base);
         for attempt in 0..2 {
-            let mut req = self.client.agent.get(&url);
+            let mut req = self.agent.get(&url);
             if let Some(a) = accept {
                 req = req.header("Accept", a);
             }
@@ -584,7 +605,16 @@ impl Session<'_> {
                         self.endpoint.repository
                     ));
                 }
-                let mut req = self.client.agent.get(&token_url);
+                // Credentials go to the token service only over TLS, unless
+                // the registry itself may be reached in the clear.
+                if token_url.starts_with("http://") && !self.allow_http {
+                    return Err(RegistryError::Http {
+                        url: token_url,
+                        why: "the token service is plain HTTP; refusing to send credentials there"
+                            .into(),
+                    });
+                }
+                let mut req = self.agent.get(&token_url);
                 if let Some(b) = &basic {
                     req = req.header("Authorization", b);
                 }

@@ -74,6 +74,12 @@ pub enum StoreError {
         layers: usize,
         diff_ids: usize,
     },
+    #[error("image {image}: layer {index}: diff id {diff_id:?} is not a sha256 digest; refused")]
+    BadDiffId {
+        image: String,
+        index: usize,
+        diff_id: String,
+    },
     #[error("image {image}: layer {digest}: {source}")]
     Unpack {
         image: String,
@@ -398,7 +404,9 @@ impl Store {
             }
             if let Ok(config) = self.read_config(manifest.config().digest().as_ref()) {
                 for d in config.rootfs().diff_ids() {
-                    layers.insert(d.strip_prefix("sha256:").unwrap_or(d).to_owned());
+                    if let Some(hex) = sha256_hex(d) {
+                        layers.insert(hex.to_owned());
+                    }
                 }
             }
         }
@@ -445,10 +453,14 @@ impl Store {
         }
         let mut dirs = Vec::new();
         for (i, (layer, diff_id)) in manifest.layers().iter().zip(diff_ids).enumerate() {
-            let dest = self
-                .root
-                .join("layers")
-                .join(diff_id.strip_prefix("sha256:").unwrap_or(diff_id));
+            // The config is untrusted input: a diff id names a directory, so
+            // it must be a digest and nothing else (not "sha256:../../etc").
+            let hex = sha256_hex(diff_id).ok_or_else(|| StoreError::BadDiffId {
+                image: image.to_owned(),
+                index: i,
+                diff_id: diff_id.clone(),
+            })?;
+            let dest = self.root.join("layers").join(hex);
             if !dest.is_dir() {
                 self.unpack_one(lock, image, i, layer.digest().as_ref(), diff_id, &dest)?;
             }
@@ -549,6 +561,16 @@ impl<R: Read> Read for HashingReader<R> {
         self.bytes += n as u64;
         Ok(n)
     }
+}
+
+/// The hex of a `sha256:<64 lowercase hex>` digest; None for anything else.
+pub fn sha256_hex(digest: &str) -> Option<&str> {
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    .then_some(hex)
 }
 
 fn hex(bytes: &[u8]) -> String {
