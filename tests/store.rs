@@ -694,3 +694,30 @@ fn failed_load_names_nothing_and_keeps_the_old_image() {
         "not replaced by the arm64 image of the failed load"
     );
 }
+
+/// A writer that finds the store locked says so, waits, then goes on.
+#[test]
+fn a_writer_waiting_for_the_lock_says_so() {
+    let tmp = TempDir::new("store-wait");
+    let root = tmp.join("store");
+    ok(&root, &["images"]);
+    // Hold the writers' lock for a moment, as another podrun would.
+    fs::write(root.join("lock"), "").unwrap();
+    let holder = Command::new("flock")
+        .arg(root.join("lock"))
+        .args(["sleep", "1"])
+        .spawn()
+        .unwrap();
+    let mut holder = Guard(holder);
+    assert!(wait_until(std::time::Duration::from_secs(5), || {
+        // flock(1) holds it once sleep runs under it.
+        children_of(holder.pid())
+            .iter()
+            .any(|(p, _)| exe_of(*p).is_some_and(|e| e.ends_with("sleep")))
+    }));
+    let out = run(&root, &["rmi", "no-such-image"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("waiting for the image store"), "{err}");
+    assert!(err.contains("not in the store"), "then it went on: {err}");
+    assert!(holder.wait().unwrap().success());
+}

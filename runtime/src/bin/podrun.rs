@@ -97,7 +97,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 None => Platform::host(),
             };
             let store = Store::open(&cli.root)?;
-            let lock = store.lock()?;
+            let lock = lock_store(&store)?;
             for name in load::load(&store, &lock, &input, &platform)? {
                 println!("Loaded image: {name}");
             }
@@ -115,7 +115,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let conf = RegistriesConf::load(registries_conf.as_deref())?;
             let client = Client::new(Auth::load(authfile.as_deref())?, insecure_loopback);
             let store = Store::open(&cli.root)?;
-            let lock = store.lock()?;
+            let lock = lock_store(&store)?;
             let puller = Puller {
                 store: &store,
                 lock: &lock,
@@ -160,7 +160,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Command::Rmi { image } => {
             let reference = Reference::parse(&image)?;
             let store = Store::open(&cli.root)?;
-            let lock = store.lock()?;
+            let lock = lock_store(&store)?;
             let removed = store.remove(&lock, &reference)?;
             println!("Untagged: {}", removed.reference);
         }
@@ -184,6 +184,18 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The writers' lock, saying so when another podrun holds it.
+fn lock_store(
+    store: &Store,
+) -> Result<podrun::image::store::WriteLock, podrun::image::store::StoreError> {
+    store.lock_or_wait(|| {
+        eprintln!(
+            "podrun: waiting for the image store {} (another podrun is writing to it)",
+            store.root().display()
+        )
+    })
 }
 
 fn parse_platform(p: Option<String>) -> Result<Platform, String> {

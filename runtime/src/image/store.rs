@@ -43,7 +43,7 @@ pub enum StoreError {
         step: &'static str,
         source: io::Error,
     },
-    #[error("image store {root}: locked by another podrun that does not let go ({source})")]
+    #[error("image store {root}: cannot take the writers' lock: {source}")]
     Lock { root: PathBuf, source: io::Error },
     #[error("blob {digest}: content does not match its digest (got {got}); refused")]
     DigestMismatch { digest: String, got: String },
@@ -132,6 +132,12 @@ impl Store {
 
     /// Takes the writers' lock and clears what dead writers left in tmp/.
     pub fn lock(&self) -> Result<WriteLock> {
+        self.lock_or_wait(|| {})
+    }
+
+    /// As `lock`; `on_wait` runs first if another writer holds the lock
+    /// (so a command can say why it sits still).
+    pub fn lock_or_wait(&self, on_wait: impl FnOnce()) -> Result<WriteLock> {
         let path = self.root.join("lock");
         let file = fs::OpenOptions::new()
             .create(true)
@@ -139,10 +145,17 @@ impl Store {
             .write(true)
             .open(&path)
             .map_err(io_err(&path, "open lock file"))?;
-        let lock = crate::sys::lock_exclusive(file).map_err(|source| StoreError::Lock {
+        let lock_err = |source| StoreError::Lock {
             root: self.root.clone(),
             source,
-        })?;
+        };
+        let lock = match crate::sys::try_lock_exclusive(file).map_err(lock_err)? {
+            Ok(lock) => lock,
+            Err(file) => {
+                on_wait();
+                crate::sys::lock_exclusive(file).map_err(lock_err)?
+            }
+        };
         // We hold the lock: anything in tmp/ belongs to a writer that died.
         let tmp = self.root.join("tmp");
         for e in fs::read_dir(&tmp)

@@ -362,6 +362,16 @@ pub struct FileLock {
     _lock: fcntl::Flock<File>,
 }
 
+/// Takes an exclusive lock on `file` if nobody holds one; `Err(file)` back
+/// when somebody does (so the caller can say so, then wait).
+pub fn try_lock_exclusive(file: File) -> io::Result<Result<FileLock, File>> {
+    match fcntl::Flock::lock(file, fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(lock) => Ok(Ok(FileLock { _lock: lock })),
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => Ok(Err(file)),
+        Err((_, errno)) => Err(io::Error::from(errno)),
+    }
+}
+
 /// Blocks until `file` is exclusively locked. The lock is the open file
 /// description's: it ends when this value (and the file) is dropped, or
 /// when the process dies, so a killed holder never leaves it stuck.
