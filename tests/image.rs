@@ -233,10 +233,9 @@ fn image_layout_holds_one_index_of_six_single_layer_platforms() {
                 .arg("-C")
                 .arg(tmp.path()),
         );
-        let name = if arch == "arm64" { "arm64" } else { arch };
         assert_eq!(
             fs::read(tmp.join("pause")).unwrap(),
-            fs::read(&pause_bins()[name]).unwrap(),
+            fs::read(&pause_bins()[arch]).unwrap(),
             "{arch}"
         );
         // diff_ids: the digest of the uncompressed layer.

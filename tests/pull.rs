@@ -2,7 +2,7 @@
 //! multi-platform indexes, mirrors from registries.conf, basic auth, and
 //! refusal of bad content and of plain HTTP where it was not allowed.
 
-use crate::store::{busybox, podrun};
+use crate::store::{blob_count, busybox, podrun};
 use blackbox::*;
 use serde_json::Value;
 use std::fs;
@@ -19,6 +19,29 @@ fn pull_ok(root: &Path, args: &[&str]) -> String {
     let mut all = vec!["pull", "--quiet"];
     all.extend(args);
     crate::store::ok(root, &all)
+}
+
+/// An auth.json named `file` in `dir` that gives `registry` the base64
+/// `user:password` in `auth` (None: an auth file without entries).
+fn auth_file(dir: &TempDir, file: &str, registry: &str, auth: Option<&str>) -> PathBuf {
+    let path = dir.join(file);
+    let entries = auth
+        .map(|a| format!(r#""{registry}":{{"auth":"{a}"}}"#))
+        .unwrap_or_default();
+    fs::write(&path, format!(r#"{{"auths":{{{entries}}}}}"#)).unwrap();
+    path
+}
+
+fn pull_with_authfile(root: &Path, authfile: &Path, name: &str) -> Output {
+    pull(
+        root,
+        &[
+            "--insecure-loopback",
+            "--authfile",
+            authfile.to_str().unwrap(),
+            name,
+        ],
+    )
 }
 
 fn push(archive: &str, dest: &str, extra: &[&str]) {
@@ -64,12 +87,6 @@ fn stored_manifest(root: &Path, name: &str) -> (String, Value) {
         digest,
         serde_json::from_slice(&fs::read(path).unwrap()).unwrap(),
     )
-}
-
-fn blob_count(root: &Path) -> usize {
-    fs::read_dir(root.join("blobs/sha256"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 fn oci(archive: &Path) -> String {
@@ -248,17 +265,8 @@ fn basic_auth_from_an_auth_file() {
     let tmp = TempDir::new("pull-auth");
     let root = tmp.join("store");
     // No credentials: refused, and the error says where they would come from.
-    let empty = tmp.join("empty.json");
-    fs::write(&empty, r#"{"auths":{}}"#).unwrap();
-    let out = pull(
-        &root,
-        &[
-            "--insecure-loopback",
-            "--authfile",
-            empty.to_str().unwrap(),
-            &name,
-        ],
-    );
+    let empty = auth_file(&tmp, "empty.json", &registry.addr, None);
+    let out = pull_with_authfile(&root, &empty, &name);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -266,35 +274,12 @@ fn basic_auth_from_an_auth_file() {
         "{err}"
     );
     // Wrong password: refused.
-    let bad = tmp.join("bad.json");
-    fs::write(
-        &bad,
-        format!(
-            r#"{{"auths":{{"{}":{{"auth":"YWxpY2U6d3Jvbmc="}}}}}}"#,
-            registry.addr
-        ),
-    )
-    .unwrap();
-    let out = pull(
-        &root,
-        &[
-            "--insecure-loopback",
-            "--authfile",
-            bad.to_str().unwrap(),
-            &name,
-        ],
-    );
+    // base64("alice:wrong")
+    let bad = auth_file(&tmp, "bad.json", &registry.addr, Some("YWxpY2U6d3Jvbmc="));
+    let out = pull_with_authfile(&root, &bad, &name);
     assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
     // Right one (base64 of alice:s3cr3t), here through REGISTRY_AUTH_FILE.
-    let good = tmp.join("auth.json");
-    fs::write(
-        &good,
-        format!(
-            r#"{{"auths":{{"{}":{{"auth":"YWxpY2U6czNjcjN0"}}}}}}"#,
-            registry.addr
-        ),
-    )
-    .unwrap();
+    let good = auth_file(&tmp, "auth.json", &registry.addr, Some("YWxpY2U6czNjcjN0"));
     let out = Command::new(podrun())
         .arg("--root")
         .arg(&root)
@@ -482,15 +467,7 @@ fn concurrent_pulls_of_the_same_image_do_not_corrupt_the_store() {
         stored_manifest(&root, &name).0,
         skopeo_inspect(&name, false)["Digest"].as_str().unwrap()
     );
-    for b in fs::read_dir(root.join("blobs/sha256")).unwrap() {
-        let b = b.unwrap();
-        let sum = must(Command::new("sha256sum").arg(b.path()));
-        assert!(
-            sum.starts_with(&*b.file_name().to_string_lossy()),
-            "blob {:?} intact",
-            b.file_name()
-        );
-    }
+    crate::store::assert_blobs_intact(&root);
     assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
 }
 
@@ -584,38 +561,18 @@ fn bearer_token_auth_from_an_auth_file() {
 
     let tmp = TempDir::new("pull-token");
     let root = tmp.join("store");
-    let empty = tmp.join("empty.json");
-    fs::write(&empty, r#"{"auths":{}}"#).unwrap();
-    let out = pull(
-        &root,
-        &[
-            "--insecure-loopback",
-            "--authfile",
-            empty.to_str().unwrap(),
-            &name,
-        ],
-    );
+    let empty = auth_file(&tmp, "empty.json", &registry.addr, None);
+    let out = pull_with_authfile(&root, &empty, &name);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("token service refused"), "{err}");
-    let auth = tmp.join("auth.json");
     // base64("bob:hunter2")
-    fs::write(
-        &auth,
-        format!(
-            r#"{{"auths":{{"{}":{{"auth":"Ym9iOmh1bnRlcjI="}}}}}}"#,
-            registry.addr
-        ),
-    )
-    .unwrap();
-    pull_ok(
-        &root,
-        &[
-            "--insecure-loopback",
-            "--authfile",
-            auth.to_str().unwrap(),
-            &name,
-        ],
+    let auth = auth_file(&tmp, "auth.json", &registry.addr, Some("Ym9iOmh1bnRlcjI="));
+    let out = pull_with_authfile(&root, &auth, &name);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(
         stored_manifest(&root, &name).0,

@@ -127,7 +127,20 @@ pub fn busybox() -> &'static Busybox {
     })
 }
 
-fn blob_count(root: &Path) -> usize {
+/// Every blob's bytes hash to its name.
+pub fn assert_blobs_intact(root: &Path) {
+    for b in fs::read_dir(root.join("blobs/sha256")).unwrap() {
+        let b = b.unwrap();
+        let sum = must(Command::new("sha256sum").arg(b.path()));
+        assert!(
+            sum.starts_with(&*b.file_name().to_string_lossy()),
+            "blob {:?} intact",
+            b.file_name()
+        );
+    }
+}
+
+pub fn blob_count(root: &Path) -> usize {
     fs::read_dir(root.join("blobs/sha256"))
         .map(|d| d.count())
         .unwrap_or(0)
@@ -527,15 +540,7 @@ fn concurrent_loads_of_the_same_image_do_not_corrupt_the_store() {
         assert!(c.wait().unwrap().success());
     }
     assert!(ok(&root, &["images"]).contains("docker.io/library/busybox"));
-    for b in fs::read_dir(root.join("blobs/sha256")).unwrap() {
-        let b = b.unwrap();
-        let sum = must(Command::new("sha256sum").arg(b.path()));
-        assert!(
-            sum.starts_with(&*b.file_name().to_string_lossy()),
-            "blob {:?} intact",
-            b.file_name()
-        );
-    }
+    assert_blobs_intact(&root);
     assert!(tmp_is_empty(&root));
 }
 
@@ -620,15 +625,7 @@ out.close()
     let root = tmp.join("store");
     let out = ok(&root, &["load", dup.to_str().unwrap()]);
     assert!(out.contains("docker.io/library/busybox:latest"), "{out}");
-    for b in fs::read_dir(root.join("blobs/sha256")).unwrap() {
-        let b = b.unwrap();
-        let sum = must(Command::new("sha256sum").arg(b.path()));
-        assert!(
-            sum.starts_with(&*b.file_name().to_string_lossy()),
-            "blob {:?} intact",
-            b.file_name()
-        );
-    }
+    assert_blobs_intact(&root);
 }
 
 /// Regression: in an input with two images, a failure in the second left
